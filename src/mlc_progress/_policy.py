@@ -1,0 +1,218 @@
+"""Every threshold and weight of the spec and the decisions, in one object.
+
+An organization overrides any of them (the spec's first open question);
+the defaults are the numbers of the spec and of ``decisions.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ._enums import Stage
+from ._errors import InvalidInputError
+
+__all__ = ["DEFAULT_POLICY", "Policy", "StageWeights"]
+
+
+def _positive(_: Any, attribute: Any, value: Any) -> None:
+    if not (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    ):
+        raise InvalidInputError(
+            attribute.name, value, "policy: a positive finite number"
+        )
+
+
+def _non_negative(_: Any, attribute: Any, value: Any) -> None:
+    if not (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    ):
+        raise InvalidInputError(
+            attribute.name, value, "policy: a non-negative finite number"
+        )
+
+
+def _fraction(_: Any, attribute: Any, value: Any) -> None:
+    if not (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0 <= value <= 1
+    ):
+        raise InvalidInputError(attribute.name, value, "policy: a number in [0, 1]")
+
+
+def _whole(_: Any, attribute: Any, value: Any) -> None:
+    if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+        raise InvalidInputError(attribute.name, value, "policy: a positive integer")
+
+
+@attrs.frozen(kw_only=True)
+class StageWeights:
+    """``step_mastery_weight`` by stage (spec: Assignment Mastery Score, D12)."""
+
+    LEARN: float = attrs.field(default=0.5, validator=_positive)
+    PLAY: float = attrs.field(default=1.0, validator=_positive)
+    QUIZ: float = attrs.field(default=2.0, validator=_positive)
+    CHALLENGE: float = attrs.field(default=1.5, validator=_positive)
+    REVIEW: float = attrs.field(default=1.0, validator=_positive)
+
+    def weight(self, stage: Stage) -> float:
+        """The weight of ``stage``.
+
+        >>> StageWeights().weight(Stage.QUIZ)
+        2.0
+        """
+        w: float = getattr(self, stage.value)
+        return w
+
+
+@attrs.frozen(kw_only=True)
+class Policy:
+    """Thresholds and weights; every field has the spec's default.
+
+    >>> Policy().mastery_consistency_threshold
+    0.15
+    >>> Policy.from_dict({"learning_ratio": 0.6}).learning_ratio
+    0.6
+    """
+
+    # Mastery (D6)
+    learning_ratio: float = attrs.field(default=0.7, validator=_fraction)
+    mastery_consistency_threshold: float = attrs.field(
+        default=0.15, validator=_non_negative
+    )
+    # Assignment mastery score (D12)
+    stage_weights: StageWeights = attrs.field(factory=StageWeights)
+    # Pacing bands in percentage points (D15)
+    pacing_ahead_points: float = attrs.field(default=20.0, validator=_non_negative)
+    pacing_on_track_points: float = attrs.field(default=10.0, validator=_non_negative)
+    pacing_behind_points: float = attrs.field(default=30.0, validator=_non_negative)
+    # Velocity (D15): steps_per_week = completed in the window / (days / 7)
+    velocity_window_days: int = attrs.field(default=28, validator=_whole)
+    # Time (D2) and free play (D9)
+    max_clock_skew_seconds: float = attrs.field(default=300.0, validator=_non_negative)
+    free_play_window_days: int = attrs.field(default=30, validator=_whole)
+    # Milestones (D16), in ascending percentages
+    milestones: tuple[int, ...] = attrs.field(default=(25, 50, 75, 100))
+    # At-risk detection (D17)
+    risk_behind_pace_points: float = attrs.field(default=30.0, validator=_non_negative)
+    risk_low_mastery_below: float = attrs.field(default=60.0, validator=_non_negative)
+    risk_mastery_recent_steps: int = attrs.field(default=5, validator=_whole)
+    risk_inactive_days: int = attrs.field(default=7, validator=_whole)
+    risk_stuck_attempts_over: int = attrs.field(default=5, validator=_whole)
+    risk_inconsistent_min_attempts: int = attrs.field(default=3, validator=_whole)
+    risk_inconsistent_cv: float = attrs.field(default=0.5, validator=_non_negative)
+    # Telemetry (D23)
+    metrics_sample_rate: float = attrs.field(default=0.1, validator=_fraction)
+    # Batch schedule (D21), in minutes
+    student_summary_active_minutes: int = attrs.field(default=5, validator=_whole)
+    student_summary_inactive_minutes: int = attrs.field(default=60, validator=_whole)
+    student_active_window_hours: int = attrs.field(default=24, validator=_whole)
+    class_summary_minutes: int = attrs.field(default=15, validator=_whole)
+    organization_dashboard_minutes: int = attrs.field(default=60, validator=_whole)
+    # Snapshot retention (D22), calendar units
+    step_snapshot_retention_days: int = attrs.field(default=90, validator=_whole)
+    assignment_snapshot_retention_years: int = attrs.field(default=1, validator=_whole)
+    sequence_snapshot_retention_years: int = attrs.field(default=3, validator=_whole)
+    student_snapshot_thinning_years: int = attrs.field(default=1, validator=_whole)
+
+    @milestones.validator
+    def _check_milestones(
+        self, attribute: attrs.Attribute[object], value: object
+    ) -> None:
+        ok = (
+            isinstance(value, tuple)
+            and len(value) > 0
+            and all(
+                isinstance(m, int) and not isinstance(m, bool) and 0 < m <= 100
+                for m in value
+            )
+            and list(value) == sorted(set(value))
+        )
+        if not ok:
+            raise InvalidInputError(
+                "milestones", value, "D16: ascending distinct integers in (0, 100]"
+            )
+
+    def __attrs_post_init__(self) -> None:
+        if not (self.pacing_on_track_points <= self.pacing_behind_points):
+            raise InvalidInputError(
+                "pacing_behind_points",
+                self.pacing_behind_points,
+                "D15: the behind band lies below the on-track band",
+            )
+
+    @property
+    def max_clock_skew(self) -> timedelta:
+        return timedelta(seconds=self.max_clock_skew_seconds)
+
+    @property
+    def velocity_window(self) -> timedelta:
+        return timedelta(days=self.velocity_window_days)
+
+    @property
+    def free_play_window(self) -> timedelta:
+        return timedelta(days=self.free_play_window_days)
+
+    # Loading ---------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Policy:
+        """Build a policy from plain data; unknown keys and bad values raise.
+
+        Missing keys keep their defaults. Raises :class:`InvalidInputError`.
+        """
+        from ._serialization import structure
+
+        return structure(data, cls)
+
+    @classmethod
+    def from_json(cls, text: str) -> Policy:
+        """Build a policy from a JSON object."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(
+                "policy", text[:80], f"valid JSON ({exc})"
+            ) from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_toml(cls, source: str | Path) -> Policy:
+        """Build a policy from TOML text, or from a ``Path`` to a TOML file."""
+        text = source.read_text() if isinstance(source, Path) else source
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidInputError(
+                "policy", text[:80], f"valid TOML ({exc})"
+            ) from None
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data that :meth:`from_dict` reads back to an equal policy."""
+        from ._serialization import unstructure
+
+        result: dict[str, Any] = unstructure(self)
+        return result
+
+
+DEFAULT_POLICY = Policy()
+
+attrs.resolve_types(StageWeights)
+attrs.resolve_types(Policy)

@@ -1,0 +1,179 @@
+"""The one cattrs converter: records to and from JSON-ready data.
+
+Times are ISO-8601 strings in UTC with a ``Z`` suffix; enums are their spec
+strings; tuples are JSON arrays. Unknown keys are rejected. Every failure is
+an :class:`InvalidInputError` naming the field.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+
+from . import _enums
+from ._errors import InvalidInputError, ProgressError
+from ._validate import RULE_TIME
+
+__all__ = ["converter", "from_json", "structure", "to_json", "unstructure"]
+
+T = TypeVar("T")
+
+converter = cattrs.Converter(forbid_extra_keys=True)
+
+
+def _unstructure_datetime(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _structure_datetime(value: Any, _: type) -> datetime:
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidInputError("datetime", value, "ISO-8601 text") from None
+    else:
+        raise InvalidInputError("datetime", value, "ISO-8601 text")
+    if parsed.utcoffset() is None:
+        raise InvalidInputError("datetime", value, RULE_TIME)
+    return parsed.astimezone(UTC)
+
+
+def _structure_float(value: Any, _: type) -> float:
+    # JSON has no separate int and float; refuse booleans and strings (D1).
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError("number", value, "D1: a number, not a boolean or text")
+    return float(value)
+
+
+def _structure_int(value: Any, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise InvalidInputError("integer", value, "D4: an integer, not a boolean")
+    return value
+
+
+def _structure_str(value: Any, _: type) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError("string", value, "a string")
+    return value
+
+
+def _structure_bool(value: Any, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInputError("flag", value, "a boolean")
+    return value
+
+
+converter.register_unstructure_hook(datetime, _unstructure_datetime)
+converter.register_structure_hook(datetime, _structure_datetime)
+converter.register_unstructure_hook(timedelta, lambda d: d.total_seconds())
+converter.register_structure_hook(
+    timedelta, lambda v, _: timedelta(seconds=_structure_float(v, float))
+)
+converter.register_structure_hook(float, _structure_float)
+converter.register_structure_hook(int, _structure_int)
+converter.register_structure_hook(str, _structure_str)
+converter.register_structure_hook(bool, _structure_bool)
+
+
+def _enum_hook(kind: type[enum.Enum]) -> Any:
+    def structure_enum(value: Any, _: type) -> enum.Enum:
+        try:
+            return kind(value)
+        except ValueError:
+            names = ", ".join(repr(m.value) for m in kind)
+            raise InvalidInputError(kind.__name__, value, f"one of {names}") from None
+
+    return structure_enum
+
+
+# The spec's enums are StrEnums; without their own hooks the ``str`` hook
+# above would win the dispatch and let any text through.
+for _kind in (
+    _enums.AssignmentStatus,
+    _enums.CompletionSource,
+    _enums.MasteryLevel,
+    _enums.OriginalContext,
+    _enums.PacingStatus,
+    _enums.ScopeType,
+    _enums.SnapshotTrigger,
+    _enums.Stage,
+    _enums.StepState,
+):
+    converter.register_structure_hook(_kind, _enum_hook(_kind))
+
+
+def _first_error(group: BaseException, path: str = "") -> BaseException:
+    """Dig the innermost error out of cattrs' exception groups."""
+    if isinstance(group, ForbiddenExtraKeysError):
+        keys = sorted(group.extra_fields)
+        return InvalidInputError(
+            f"{path}{keys[0]}" if keys else path or "record",
+            keys,
+            f"unknown field for {group.cl.__name__}",
+        )
+    if isinstance(group, BaseExceptionGroup):
+        for inner in group.exceptions:
+            note = next(iter(getattr(inner, "__notes__", []) or []), "")
+            name = getattr(note, "name", None)
+            prefix = f"{path}{name}." if isinstance(name, str) else path
+            found = _first_error(inner, prefix)
+            if found is not None:
+                return found
+    if isinstance(group, InvalidInputError):
+        generic = ("datetime", "number", "integer", "string", "flag")
+        if path and (group.field in generic or group.field[:1].isupper()):
+            return InvalidInputError(path.rstrip("."), group.value, group.rule)
+        return group
+    if isinstance(group, KeyError):
+        field = path.rstrip(".") or str(group.args[0])
+        return InvalidInputError(field, None, "a required field")
+    if isinstance(group, ValueError) and path:
+        return InvalidInputError(
+            path.rstrip("."), str(group), "one of the spec's values"
+        )
+    return group
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """Build ``cls`` from JSON-ready ``data``; raises :class:`InvalidInputError`."""
+    try:
+        return converter.structure(data, cls)
+    except ProgressError:
+        raise
+    except (ClassValidationError, ForbiddenExtraKeysError) as exc:
+        err = _first_error(exc)
+        if isinstance(err, ProgressError):
+            raise err from None
+        raise InvalidInputError(cls.__name__, data, str(err)) from None
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise InvalidInputError(cls.__name__, data, str(exc)) from None
+
+
+def unstructure(record: Any) -> Any:
+    """JSON-ready data for ``record`` (dicts, lists, strings, numbers)."""
+    return converter.unstructure(record)
+
+
+def to_json(record: Any) -> str:
+    """``record`` as compact JSON text with sorted keys."""
+    return json.dumps(unstructure(record), sort_keys=True, separators=(",", ":"))
+
+
+def from_json(text: str, cls: type[T]) -> T:
+    """Inverse of :func:`to_json`; raises :class:`InvalidInputError`."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(
+            cls.__name__, text[:80], f"valid JSON ({exc})"
+        ) from None
+    return structure(data, cls)

@@ -1,0 +1,152 @@
+"""Field validators shared by every record (D1, D2, D3, D4).
+
+Each validator has the attrs signature ``(instance, attribute, value)`` and
+raises :class:`InvalidInputError` naming the field, the value and the rule.
+They are deliberately plain functions: records are built on the hot path.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ._errors import InvalidInputError
+
+RULE_SCORE = "D1: a score is a finite number in [0, 100], not a boolean"
+RULE_TARGET = "D1: a target score is a finite number in (0, 100], not a boolean"
+RULE_PERCENT = "D10: a percentage is a finite number in [0, 100], not a boolean"
+RULE_COUNT = "D4: a count is a non-negative integer, not a boolean"
+RULE_DURATION = "D2: a duration in ms is a non-negative integer, not a boolean"
+RULE_ID = "D3: an id is a non-empty string"
+RULE_TIME = "D2: a datetime is timezone-aware (it is normalized to UTC)"
+RULE_RATIO = "D5: a ratio is a finite non-negative number, not a boolean"
+
+
+def to_utc(value: datetime) -> datetime:
+    """Normalize an aware datetime to UTC; leave anything else to the validator."""
+    if isinstance(value, datetime) and value.utcoffset() is not None:
+        return value.astimezone(UTC)
+    return value
+
+
+def to_utc_optional(value: datetime | None) -> datetime | None:
+    return None if value is None else to_utc(value)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_score_value(field: str, value: object) -> None:
+    if not (_is_number(value) and math.isfinite(value) and 0 <= value <= 100):  # type: ignore[arg-type, operator]
+        raise InvalidInputError(field, value, RULE_SCORE)
+
+
+def check_target_value(field: str, value: object) -> None:
+    if not (_is_number(value) and math.isfinite(value) and 0 < value <= 100):  # type: ignore[arg-type, operator]
+        raise InvalidInputError(field, value, RULE_TARGET)
+
+
+def check_id_value(field: str, value: object) -> None:
+    if not (isinstance(value, str) and value.strip()):
+        raise InvalidInputError(field, value, RULE_ID)
+
+
+def check_time_value(field: str, value: object) -> None:
+    if not (isinstance(value, datetime) and value.tzinfo is UTC):
+        raise InvalidInputError(field, value, RULE_TIME)
+
+
+def score(_: Any, attribute: Any, value: Any) -> None:
+    check_score_value(attribute.name, value)
+
+
+def optional_score(_: Any, attribute: Any, value: Any) -> None:
+    if value is not None:
+        check_score_value(attribute.name, value)
+
+
+def target(_: Any, attribute: Any, value: Any) -> None:
+    check_target_value(attribute.name, value)
+
+
+def percentage(_: Any, attribute: Any, value: Any) -> None:
+    if not (_is_number(value) and math.isfinite(value) and 0 <= value <= 100):
+        raise InvalidInputError(attribute.name, value, RULE_PERCENT)
+
+
+def count(_: Any, attribute: Any, value: Any) -> None:
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        raise InvalidInputError(attribute.name, value, RULE_COUNT)
+
+
+def duration_ms(_: Any, attribute: Any, value: Any) -> None:
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        raise InvalidInputError(attribute.name, value, RULE_DURATION)
+
+
+def ratio(_: Any, attribute: Any, value: Any) -> None:
+    if not (_is_number(value) and math.isfinite(value) and value >= 0):
+        raise InvalidInputError(attribute.name, value, RULE_RATIO)
+
+
+def optional_ratio(instance: Any, attribute: Any, value: Any) -> None:
+    if value is not None:
+        ratio(instance, attribute, value)
+
+
+def identifier(_: Any, attribute: Any, value: Any) -> None:
+    check_id_value(attribute.name, value)
+
+
+def optional_identifier(_: Any, attribute: Any, value: Any) -> None:
+    if value is not None:
+        check_id_value(attribute.name, value)
+
+
+def identifiers(_: Any, attribute: Any, value: Any) -> None:
+    if not isinstance(value, tuple):
+        raise InvalidInputError(attribute.name, value, "a collection field is a tuple")
+    for item in value:
+        check_id_value(attribute.name, item)
+
+
+def utc_time(_: Any, attribute: Any, value: Any) -> None:
+    check_time_value(attribute.name, value)
+
+
+def optional_utc_time(_: Any, attribute: Any, value: Any) -> None:
+    if value is not None:
+        check_time_value(attribute.name, value)
+
+
+def boolean(_: Any, attribute: Any, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise InvalidInputError(attribute.name, value, "a flag is a boolean")
+
+
+def enum_of(kind: type) -> Any:
+    """Validator accepting only members of ``kind`` (not their raw strings)."""
+
+    def check(_: Any, attribute: Any, value: Any) -> None:
+        if not isinstance(value, kind):
+            names = ", ".join(repr(m.value) for m in kind)  # type: ignore[attr-defined]
+            raise InvalidInputError(attribute.name, value, f"one of {names}")
+
+    return check
+
+
+def positive_timedelta(_: Any, attribute: Any, value: Any) -> None:
+    if value is not None and not (
+        isinstance(value, timedelta) and value > timedelta(0)
+    ):
+        raise InvalidInputError(attribute.name, value, "a duration is positive")
+
+
+def order(
+    field: str, earlier: datetime | None, later: datetime | None, rule: str
+) -> None:
+    """Reject ``later < earlier`` when both are set (D4)."""
+    if earlier is not None and later is not None and later < earlier:
+        raise InvalidInputError(field, later, rule)
