@@ -51,7 +51,12 @@ from ._records import (
     StudentProgressSummary,
 )
 from ._serialization import converter, from_json, structure, to_json, unstructure
-from ._structure import AssignmentStructure, Attempt, StepDefinition
+from ._structure import (
+    AssignmentStructure,
+    Attempt,
+    SequenceStructure,
+    StepDefinition,
+)
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -72,6 +77,7 @@ __all__ = [
     "ReconciliationMetadata",
     "ScopeType",
     "SequenceProgress",
+    "SequenceStructure",
     "SnapshotTrigger",
     "Stage",
     "StageWeights",

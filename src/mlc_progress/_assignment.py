@@ -36,6 +36,7 @@ def assignment_progress(
     as_of: datetime,
     policy: Policy = DEFAULT_POLICY,
     archived: bool = False,
+    due_at_override: datetime | None = None,
 ) -> AssignmentProgress:
     """Compute a student's ``AssignmentProgress`` from their step records.
 
@@ -43,7 +44,8 @@ def assignment_progress(
     attempts: step records carry their own running aggregates. Steps without
     a record count as locked and untouched. Rules: D10 (completion), D11
     (average), D12 (mastery), D13 (pass rate), D14 (status, next step), D15
-    (pacing, velocity, projection).
+    (pacing, velocity, projection). ``due_at_override`` is the student's
+    extended due date (D8); ``archived`` keeps a host's archive (D14).
 
     >>> from datetime import datetime, UTC
     >>> from mlc_progress import StepDefinition, Stage
@@ -99,7 +101,9 @@ def assignment_progress(
         completed_at = max(done) if done else first_touch
     velocity = steps_per_week(required_completed_at, as_of=as_of, policy=policy)
     expected = expected_percentage(
-        created_at=structure.created_at, window_end=structure.window_end, as_of=as_of
+        created_at=structure.created_at,
+        window_end=structure.window_end(due_at_override),
+        as_of=as_of,
     )
     pacing = (
         PacingStatus.ON_TRACK
@@ -136,7 +140,8 @@ def assignment_progress(
         next_step_id=None if upcoming is None else upcoming.step_id,
         next_step_due_at=None
         if upcoming is None
-        else (upcoming.due_at or structure.due_at),
+        else (upcoming.due_at or due_at_override or structure.due_at),
         steps_per_week=velocity,
         pacing_status=pacing,
+        due_at_override=due_at_override,
     )

@@ -118,6 +118,11 @@ class StepProgress:
     last_session_id: str | None = attrs.field(
         default=None, validator=v.optional_identifier
     )
+    # Beyond the spec: when the step was unlocked; the free-play window of D9
+    # ends here.
+    available_at: datetime | None = attrs.field(
+        default=None, converter=v.to_utc_optional, validator=v.optional_utc_time
+    )
 
     def __attrs_post_init__(self) -> None:
         complete = self.state is StepState.COMPLETE
@@ -262,6 +267,11 @@ class AssignmentProgress:
     steps_per_week: float = attrs.field(default=0.0, validator=v.ratio)
     pacing_status: PacingStatus = attrs.field(
         default=PacingStatus.ON_TRACK, validator=v.enum_of(PacingStatus)
+    )
+    # Beyond the spec: this student's due date when a teacher extended it
+    # (D8); ``None`` means the assignment's own due date.
+    due_at_override: datetime | None = attrs.field(
+        default=None, converter=v.to_utc_optional, validator=v.optional_utc_time
     )
 
     def __attrs_post_init__(self) -> None:

@@ -10,7 +10,7 @@ from . import _validate as v
 from ._enums import Stage
 from ._errors import InvalidInputError
 
-__all__ = ["AssignmentStructure", "Attempt", "StepDefinition"]
+__all__ = ["AssignmentStructure", "Attempt", "SequenceStructure", "StepDefinition"]
 
 
 @attrs.frozen(kw_only=True)
@@ -31,6 +31,13 @@ class StepDefinition:
     concepts: tuple[str, ...] = attrs.field(default=(), validator=v.identifiers)
     due_at: datetime | None = attrs.field(
         default=None, converter=v.to_utc_optional, validator=v.optional_utc_time
+    )
+    # Beyond the spec: inserted by the generation engine as remediation
+    # (counted in SequenceProgress.remediation_count).
+    remediation: bool = attrs.field(default=False, validator=v.boolean)
+    # Beyond the spec: the game that replaces this step's deprecated game.
+    replaced_by_game_id: str | None = attrs.field(
+        default=None, validator=v.optional_identifier
     )
 
     @property
@@ -96,14 +103,34 @@ class AssignmentStructure:
     def required_steps(self) -> tuple[StepDefinition, ...]:
         return tuple(s for s in self.steps if s.required)
 
-    @property
-    def window_end(self) -> datetime | None:
-        """End of the pacing window (D15), or ``None`` when there is none."""
+    def window_end(self, due_at_override: datetime | None = None) -> datetime | None:
+        """End of the pacing window (D15), or ``None`` when there is none.
+
+        ``due_at_override`` is a student's extended due date (D8).
+        """
+        if due_at_override is not None:
+            return due_at_override
         if self.due_at is not None:
             return self.due_at
         if self.estimated_duration is not None:
             return self.created_at + self.estimated_duration
         return None
+
+
+@attrs.frozen(kw_only=True)
+class SequenceStructure:
+    """The ordered assignments of a sequence."""
+
+    sequence_id: str = attrs.field(validator=v.identifier)
+    assignment_ids: tuple[str, ...] = attrs.field(validator=v.identifiers)
+
+    def __attrs_post_init__(self) -> None:
+        if len(set(self.assignment_ids)) != len(self.assignment_ids):
+            raise InvalidInputError(
+                "assignment_ids",
+                self.assignment_ids,
+                "assignment ids are unique in a sequence",
+            )
 
 
 @attrs.frozen(kw_only=True)
@@ -123,5 +150,5 @@ class Attempt:
     session_id: str = attrs.field(validator=v.identifier)
 
 
-for _cls in (StepDefinition, AssignmentStructure, Attempt):
+for _cls in (StepDefinition, AssignmentStructure, SequenceStructure, Attempt):
     attrs.resolve_types(_cls)
