@@ -177,3 +177,42 @@ def from_json(text: str, cls: type[T]) -> T:
             cls.__name__, text[:80], f"valid JSON ({exc})"
         ) from None
     return structure(data, cls)
+
+
+def event_to_dict(event: Any) -> dict[str, Any]:
+    """An event as the wire envelope of D23.
+
+    ``{"event": name, "event_id": ..., "occurred_at": ..., "properties": {...}}``
+    where ``properties`` are exactly the spec's property names.
+    """
+    data = converter.unstructure(event)
+    return {
+        "event": type(event).name,
+        "event_id": data.pop("event_id"),
+        "occurred_at": data.pop("occurred_at"),
+        "properties": data,
+    }
+
+
+def event_from_dict(data: Any) -> Any:
+    """Inverse of :func:`event_to_dict`; raises :class:`InvalidInputError`."""
+    from ._events import EVENT_TYPES
+
+    if not isinstance(data, dict):
+        raise InvalidInputError("event", data, "an event is a JSON object")
+    extra = set(data) - {"event", "event_id", "occurred_at", "properties"}
+    if extra:
+        raise InvalidInputError(sorted(extra)[0], data, "unknown envelope field")
+    name = data.get("event")
+    cls = EVENT_TYPES.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise InvalidInputError("event", name, f"one of {sorted(EVENT_TYPES)}")
+    properties = data.get("properties")
+    if not isinstance(properties, dict):
+        raise InvalidInputError("properties", properties, "a JSON object")
+    flat = {
+        **properties,
+        "event_id": data.get("event_id"),
+        "occurred_at": data.get("occurred_at"),
+    }
+    return structure(flat, cls)
