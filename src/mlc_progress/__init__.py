@@ -92,6 +92,7 @@ from ._structure import (
     SequenceStructure,
     StepDefinition,
 )
+from ._telemetry import Metric, MetricName, MetricsSink, Sampler, measure
 from ._tracking import Outcome, ProgressState, apply_command, initial_step_progress
 
 __all__ = [
@@ -113,6 +114,9 @@ __all__ = [
     "ExtendDueDate",
     "InvalidInputError",
     "MasteryLevel",
+    "Metric",
+    "MetricName",
+    "MetricsSink",
     "NotFoundError",
     "OriginalContext",
     "Outcome",
@@ -129,6 +133,7 @@ __all__ = [
     "ReconciliationMetadata",
     "ReconciliationType",
     "RequestTeacherReview",
+    "Sampler",
     "ScopeType",
     "SequenceMilestone",
     "SequenceProgress",
@@ -166,6 +171,7 @@ __all__ = [
     "initial_step_progress",
     "mastery_level",
     "mastery_score",
+    "measure",
     "next_step",
     "pacing_status",
     "pass_rate",
