@@ -1,0 +1,270 @@
+"""A realistic synthetic organization, reproducible from a seed.
+
+Used by the command line's ``demo``, the benchmarks and the batch tests: a
+few classes of students with different strengths and habits, assignments in
+sequences, and a term of attempts in time order. Everything is derived from
+``random.Random(seed)``, so the same seed gives the same organization.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import attrs
+
+from ._commands import StartStep
+from ._enums import Stage
+from ._structure import AssignmentStructure, Attempt, SequenceStructure, StepDefinition
+
+__all__ = [
+    "StudentProfile",
+    "SyntheticClass",
+    "SyntheticOrganization",
+    "synthetic_activity",
+    "synthetic_organization",
+]
+
+_STAGE_CYCLE = (
+    Stage.LEARN,
+    Stage.PLAY,
+    Stage.PLAY,
+    Stage.QUIZ,
+    Stage.CHALLENGE,
+    Stage.REVIEW,
+)
+_FIRST_NAMES = (
+    "Ada",
+    "Bo",
+    "Cy",
+    "Dee",
+    "Eli",
+    "Fay",
+    "Gus",
+    "Hana",
+    "Ivo",
+    "Jun",
+    "Kai",
+    "Lia",
+    "Max",
+    "Nia",
+    "Oto",
+    "Pia",
+    "Quin",
+    "Rae",
+    "Sol",
+    "Tia",
+    "Uma",
+    "Vic",
+    "Wen",
+    "Xia",
+    "Yan",
+    "Zoe",
+)
+
+
+@attrs.frozen(kw_only=True)
+class StudentProfile:
+    """How a synthetic student plays: ``skill`` in [0, 1] sets the scores,
+    ``diligence`` in [0, 1] how often they come back, ``stops_after_day``
+    when they drop out (``None``: never)."""
+
+    student_id: str
+    name: str
+    skill: float
+    diligence: float
+    stops_after_day: int | None
+
+
+@attrs.frozen(kw_only=True)
+class SyntheticClass:
+    class_id: str
+    teacher_id: str
+    students: tuple[StudentProfile, ...]
+    assignment_ids: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class SyntheticOrganization:
+    organization_id: str
+    term_start: datetime
+    term_days: int
+    classes: tuple[SyntheticClass, ...]
+    structures: tuple[AssignmentStructure, ...]
+    sequences: tuple[SequenceStructure, ...]
+
+    def structure(self, assignment_id: str) -> AssignmentStructure:
+        for s in self.structures:
+            if s.assignment_id == assignment_id:
+                return s
+        raise KeyError(assignment_id)
+
+
+def synthetic_organization(
+    *,
+    seed: int = 7,
+    organization_id: str = "demo-org",
+    classes: int = 3,
+    students_per_class: int = 24,
+    assignments_per_class: int = 4,
+    steps_per_assignment: int = 6,
+    term_start: datetime,
+    term_days: int = 84,
+) -> SyntheticOrganization:
+    """Build an organization: classes, their students and their assignments.
+
+    Each class follows one sequence of ``assignments_per_class`` assignments
+    spread evenly over the term; every sixth step is optional.
+    """
+    rng = random.Random(seed)
+    built: list[SyntheticClass] = []
+    structures: list[AssignmentStructure] = []
+    sequences: list[SequenceStructure] = []
+    span = term_days / assignments_per_class
+    for c in range(classes):
+        class_id = f"class-{c + 1}"
+        sequence_id = f"{class_id}-seq"
+        assignment_ids: list[str] = []
+        for a in range(assignments_per_class):
+            assignment_id = f"{class_id}-a{a + 1}"
+            created = term_start + timedelta(days=round(a * span))
+            steps = tuple(
+                StepDefinition(
+                    step_id=f"{assignment_id}-s{k + 1}",
+                    element_id=f"game-{(c * 31 + a * 7 + k) % 40 + 1}",
+                    stage=_STAGE_CYCLE[k % len(_STAGE_CYCLE)],
+                    target_score=float(rng.choice((70, 75, 80, 80, 85))),
+                    optional=k % 6 == 5,
+                    concepts=(f"concept-{(a * 3 + k) % 12 + 1}",),
+                )
+                for k in range(steps_per_assignment)
+            )
+            structures.append(
+                AssignmentStructure(
+                    assignment_id=assignment_id,
+                    steps=steps,
+                    created_at=created,
+                    due_at=created + timedelta(days=round(span)),
+                    sequence_id=sequence_id,
+                )
+            )
+            assignment_ids.append(assignment_id)
+        sequences.append(
+            SequenceStructure(
+                sequence_id=sequence_id, assignment_ids=tuple(assignment_ids)
+            )
+        )
+        students = tuple(
+            StudentProfile(
+                student_id=f"{class_id}-st{i + 1:02d}",
+                name=f"{_FIRST_NAMES[(c * students_per_class + i) % len(_FIRST_NAMES)]}"
+                f" {chr(ord('A') + (i * 7 + c) % 26)}.",
+                skill=min(max(rng.betavariate(4, 2), 0.05), 0.99),
+                diligence=min(max(rng.betavariate(3, 1.5), 0.05), 1.0),
+                stops_after_day=rng.randrange(10, term_days)
+                if rng.random() < 0.12
+                else None,
+            )
+            for i in range(students_per_class)
+        )
+        built.append(
+            SyntheticClass(
+                class_id=class_id,
+                teacher_id=f"{class_id}-teacher",
+                students=students,
+                assignment_ids=tuple(assignment_ids),
+            )
+        )
+    return SyntheticOrganization(
+        organization_id=organization_id,
+        term_start=term_start,
+        term_days=term_days,
+        classes=tuple(built),
+        structures=tuple(structures),
+        sequences=tuple(sequences),
+    )
+
+
+def synthetic_activity(
+    org: SyntheticOrganization, *, seed: int = 7, until: datetime | None = None
+) -> Iterator[StartStep | Attempt]:
+    """A term of step starts and attempts for every student, in time order.
+
+    A student opens each assignment's steps in order, starts a step, plays
+    until passing or giving up, and comes back on later days according to
+    their diligence; a student with ``stops_after_day`` stops then.
+    """
+    rng = random.Random(seed * 7919 + 1)
+    events: list[tuple[datetime, str, StartStep | Attempt]] = []
+    end = org.term_start + timedelta(days=org.term_days)
+    for klass in org.classes:
+        for student in klass.students:
+            stop = (
+                org.term_start + timedelta(days=student.stops_after_day)
+                if student.stops_after_day is not None
+                else end
+            )
+            counter = 0
+            for assignment_id in klass.assignment_ids:
+                structure = org.structure(assignment_id)
+                clock = structure.created_at + timedelta(
+                    hours=rng.uniform(2, 72) / max(student.diligence, 0.1)
+                )
+                for step in structure.steps:
+                    if step.optional and rng.random() < 0.5:
+                        continue
+                    session = f"{student.student_id}-{clock:%Y%m%d}"
+                    if clock >= stop:
+                        break
+                    counter += 1
+                    events.append(
+                        (
+                            clock,
+                            f"{student.student_id}-{counter:05d}",
+                            StartStep(
+                                command_id=f"{student.student_id}-start-{counter:05d}",
+                                student_id=student.student_id,
+                                assignment_id=assignment_id,
+                                step_id=step.step_id,
+                                started_at=clock,
+                                session_id=session,
+                            ),
+                        )
+                    )
+                    for tries in range(1, 9):
+                        clock += timedelta(minutes=rng.uniform(3, 15))
+                        if clock >= stop:
+                            break
+                        mean = 100 * student.skill + 6 * math.log(tries)
+                        score = round(min(max(rng.gauss(mean, 12), 0.0), 100.0), 1)
+                        counter += 1
+                        events.append(
+                            (
+                                clock,
+                                f"{student.student_id}-{counter:05d}",
+                                Attempt(
+                                    attempt_id=f"{student.student_id}-att-{counter:05d}",
+                                    student_id=student.student_id,
+                                    assignment_id=assignment_id,
+                                    step_id=step.step_id,
+                                    score=score,
+                                    attempted_at=clock,
+                                    duration_ms=rng.randrange(60_000, 600_000),
+                                    session_id=session,
+                                ),
+                            )
+                        )
+                        if (
+                            score >= step.target_score
+                            or rng.random() > student.diligence
+                        ):
+                            break
+                    gap_hours = rng.expovariate(student.diligence) * 24
+                    clock += timedelta(hours=min(gap_hours, 24 * 10))
+    events.sort(key=lambda item: (item[0], item[1]))
+    for when, _, command in events:
+        if until is not None and when > until:
+            return
+        yield command
