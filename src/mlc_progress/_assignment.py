@@ -20,6 +20,7 @@ from ._pacing import (
     expected_percentage,
     pacing_status,
     steps_per_week,
+    utc_argument,
 )
 from ._policy import DEFAULT_POLICY, Policy
 from ._records import AssignmentProgress, StepProgress
@@ -57,6 +58,9 @@ def assignment_progress(
     >>> assignment_progress(s, [], student_id="u", as_of=now).status
     <AssignmentStatus.NOT_STARTED: 'not_started'>
     """
+    as_of = utc_argument("as_of", as_of)
+    if due_at_override is not None:
+        due_at_override = utc_argument("due_at_override", due_at_override)
     by_id = _by_id(steps)
     records = [by_id[d.step_id] for d in structure.steps if d.step_id in by_id]
 
@@ -87,9 +91,11 @@ def assignment_progress(
         time_on_task += progress.time_on_task_ms
         if _has_activity(progress):
             any_activity = True
-            touched = progress.started_at or progress.completed_at
-            if touched is not None and (first_touch is None or touched < first_touch):
-                first_touch = touched
+            for touched in (progress.started_at, progress.completed_at):
+                if touched is not None and (
+                    first_touch is None or touched < first_touch
+                ):
+                    first_touch = touched
 
     completion = completion_percentage(required_complete, required)
     status = assignment_status(

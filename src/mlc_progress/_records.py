@@ -132,7 +132,11 @@ class StepProgress:
             self.completed_at,
             "D4: completed_at is set exactly when the state is complete",
         )
-        v.order("completed_at", self.started_at, self.completed_at, _TIME_ORDER)
+        if self.completion_source is CompletionSource.FRESH_ATTEMPT:
+            # A teacher, the system or a free-play score can complete a step
+            # before the student first opens it; the student's own attempt
+            # cannot complete it before they started.
+            v.order("completed_at", self.started_at, self.completed_at, _TIME_ORDER)
         v.order("last_activity_at", self.started_at, self.last_activity_at, _TIME_ORDER)
         if self.state is StepState.IN_PROGRESS:
             _require(

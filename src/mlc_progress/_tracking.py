@@ -428,10 +428,13 @@ class _Transition:
             source = completion_source_for(earlier, optional=True, moved_past=True)
             assert source is not None
             done_at = max(when, earlier.started_at) if earlier.started_at else when
+            # Moving past a step is reaching it: it starts and completes then,
+            # so a later attempt on it cannot complete it "before it started".
             self.put(
                 attrs.evolve(
                     earlier,
                     state=StepState.COMPLETE,
+                    started_at=earlier.started_at or done_at,
                     completed_at=done_at,
                     completion_source=source,
                     available_at=earlier.available_at or done_at,
