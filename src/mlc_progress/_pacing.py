@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from . import _validate as v
 from ._enums import PacingStatus
 from ._policy import DEFAULT_POLICY, Policy
 
@@ -29,13 +30,26 @@ def expected_percentage(
     ...     as_of=datetime(2026, 1, 6, tzinfo=UTC))
     50.0
     """
+    created_at = utc_argument("created_at", created_at)
+    as_of = utc_argument("as_of", as_of)
     if window_end is None:
         return None
+    window_end = utc_argument("window_end", window_end)
     window = (window_end - created_at).total_seconds()
     if window <= 0:
         return 100.0
     elapsed = (as_of - created_at).total_seconds()
     return min(max(100.0 * elapsed / window, 0.0), 100.0)
+
+
+def utc_argument(field: str, value: datetime) -> datetime:
+    """``value`` in UTC; a naive or non-datetime argument raises (D2).
+
+    Without this a naive ``as_of`` fails deep inside with a ``TypeError``.
+    """
+    normalized = v.to_utc(value)
+    v.check_time_value(field, normalized)
+    return normalized
 
 
 def pacing_status(
@@ -84,6 +98,7 @@ def steps_per_week(
     >>> steps_per_week([datetime(2026, 2, 20, tzinfo=UTC)] * 6, as_of=now)
     1.5
     """
+    as_of = utc_argument("as_of", as_of)
     start = as_of - policy.velocity_window
     n = sum(1 for t in completed_at if t is not None and start < t <= as_of)
     return n / (policy.velocity_window_days / 7)
@@ -105,6 +120,7 @@ def estimated_completion_date(
     ...     as_of=datetime(2026, 3, 1, tzinfo=UTC))
     datetime.datetime(2026, 3, 15, 0, 0, tzinfo=datetime.timezone.utc)
     """
+    as_of = utc_argument("as_of", as_of)
     if remaining_required <= 0:
         return completed_at if completed_at is not None else as_of
     if steps_per_week <= 0:

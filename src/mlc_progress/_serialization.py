@@ -49,7 +49,11 @@ def _structure_float(value: Any, _: type) -> float:
     # JSON has no separate int and float; refuse booleans and strings (D1).
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInputError("number", value, "D1: a number, not a boolean or text")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        # An integer beyond float range (JSON allows any length).
+        raise InvalidInputError("number", value, "D1: a finite number") from None
 
 
 def _structure_int(value: Any, _: type) -> int:
@@ -97,7 +101,7 @@ def _enum_hook(kind: type[enum.Enum]) -> Any:
 
 # The spec's enums are StrEnums; without their own hooks the ``str`` hook
 # above would win the dispatch and let any text through.
-for _kind in (
+_ENUMS: tuple[type[enum.Enum], ...] = (
     _enums.AssignmentStatus,
     _enums.CompletionSource,
     _enums.MasteryLevel,
@@ -107,8 +111,14 @@ for _kind in (
     _enums.SnapshotTrigger,
     _enums.Stage,
     _enums.StepState,
-):
+)
+for _kind in _ENUMS:
     converter.register_structure_hook(_kind, _enum_hook(_kind))
+
+# Fields named by the hooks above rather than by a record; the path replaces them.
+_GENERIC_FIELDS = frozenset(
+    ("datetime", "number", "integer", "string", "flag", *(k.__name__ for k in _ENUMS))
+)
 
 
 def _first_error(group: BaseException, path: str = "") -> BaseException:
@@ -129,14 +139,19 @@ def _first_error(group: BaseException, path: str = "") -> BaseException:
             if found is not None:
                 return found
     if isinstance(group, InvalidInputError):
-        generic = ("datetime", "number", "integer", "string", "flag")
-        if path and (group.field in generic or group.field[:1].isupper()):
+        if path and group.field in _GENERIC_FIELDS:
             return InvalidInputError(path.rstrip("."), group.value, group.rule)
+        if path:
+            # A nested record's own validator: qualify its field with the path.
+            return InvalidInputError(f"{path}{group.field}", group.value, group.rule)
         return group
     if isinstance(group, KeyError):
         field = path.rstrip(".") or str(group.args[0])
         return InvalidInputError(field, None, "a required field")
-    if isinstance(group, ValueError) and path:
+    if (
+        isinstance(group, ValueError | TypeError | AttributeError | ArithmeticError)
+        and path
+    ):
         return InvalidInputError(
             path.rstrip("."), str(group), "one of the spec's values"
         )
