@@ -379,6 +379,10 @@ class ProgressSnapshot:
     trigger: SnapshotTrigger = attrs.field(validator=v.enum_of(SnapshotTrigger))
     notes: str | None = attrs.field(default=None)
 
+    @notes.validator
+    def _check_notes(self, attribute: attrs.Attribute[object], value: object) -> None:
+        _require(value is None or isinstance(value, str), "notes", value, "text")
+
     @state_snapshot.validator
     def _check_state(self, attribute: attrs.Attribute[object], value: object) -> None:
         _require(isinstance(value, Mapping), "state_snapshot", value, "a JSON object")
