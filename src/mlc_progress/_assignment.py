@@ -14,6 +14,7 @@ from ._completion import (
     pass_rate,
 )
 from ._enums import AssignmentStatus, PacingStatus, StepState
+from ._errors import InvalidInputError
 from ._mastery import _by_id, mastery_score
 from ._pacing import (
     estimated_completion_date,
@@ -24,7 +25,7 @@ from ._pacing import (
 )
 from ._policy import DEFAULT_POLICY, Policy
 from ._records import AssignmentProgress, StepProgress
-from ._structure import AssignmentStructure
+from ._structure import AssignmentStructure, StepDefinition
 
 __all__ = ["assignment_progress"]
 
@@ -63,6 +64,17 @@ def assignment_progress(
         due_at_override = utc_argument("due_at_override", due_at_override)
     by_id = _by_id(steps)
     records = [by_id[d.step_id] for d in structure.steps if d.step_id in by_id]
+    for record in records:
+        if record.student_id != student_id:
+            raise InvalidInputError(
+                "student_id", record.student_id, f"the records are for {student_id!r}"
+            )
+        if record.assignment_id != structure.assignment_id:
+            raise InvalidInputError(
+                "assignment_id",
+                record.assignment_id,
+                f"the records are for {structure.assignment_id!r}",
+            )
 
     required = 0
     required_complete = 0
@@ -146,8 +158,26 @@ def assignment_progress(
         next_step_id=None if upcoming is None else upcoming.step_id,
         next_step_due_at=None
         if upcoming is None
-        else (upcoming.due_at or due_at_override or structure.due_at),
+        else _step_due(structure, upcoming, due_at_override),
         steps_per_week=velocity,
         pacing_status=pacing,
         due_at_override=due_at_override,
     )
+
+
+def _step_due(
+    structure: AssignmentStructure,
+    step: StepDefinition,
+    due_at_override: datetime | None,
+) -> datetime | None:
+    """A step's due date for this student.
+
+    A teacher's extension (D8) moves the step's own due date by as much as it
+    moved the assignment's, so intermediate deadlines keep their spacing.
+    """
+    if due_at_override is None:
+        return step.due_at or structure.due_at
+    original_end = structure.window_end()
+    if step.due_at is None or original_end is None:
+        return due_at_override
+    return step.due_at + (due_at_override - original_end)

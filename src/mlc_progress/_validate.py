@@ -18,7 +18,7 @@ RULE_TARGET = "D1: a target score is a finite number in (0, 100], not a boolean"
 RULE_PERCENT = "D10: a percentage is a finite number in [0, 100], not a boolean"
 RULE_COUNT = "D4: a count is a non-negative integer, not a boolean"
 RULE_DURATION = "D2: a duration in ms is a non-negative integer, not a boolean"
-RULE_ID = "D3: an id is a non-empty string"
+RULE_ID = "D3: an id is a non-empty string, not only whitespace"
 RULE_TIME = "D2: a datetime is timezone-aware (it is normalized to UTC)"
 RULE_RATIO = "D5: a ratio is a finite non-negative number, not a boolean"
 
