@@ -1,0 +1,299 @@
+"""The batch schedule: which jobs are due at a time t, and when each is next
+due (D21; spec: Batch Updates).
+
+Interval jobs (student summaries, class summaries, organization dashboards)
+are due an interval after their last run; clock jobs (the daily snapshot at
+00:00 UTC, the weekly rollup on Sunday 00:00 UTC) are due at each occurrence
+of a ``dateutil.rrule`` after their last run. The library answers; the host's
+scheduler runs the jobs and records their last runs.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+from dateutil import rrule
+
+from . import _validate as v
+from ._errors import InvalidInputError
+from ._pacing import utc_argument
+from ._policy import DEFAULT_POLICY, Policy
+from ._serialization import _enum_hook, converter
+
+__all__ = [
+    "DEFAULT_SCHEDULE_POLICY",
+    "DueJob",
+    "Job",
+    "JobKind",
+    "SchedulePolicy",
+    "due_jobs",
+    "iter_due_jobs",
+    "latest_slot",
+    "next_due",
+]
+
+
+class JobKind(enum.StrEnum):
+    """The batch jobs of D21; the target of each is named in :class:`Job`."""
+
+    STUDENT_SUMMARY = "student_summary"
+    CLASS_SUMMARY = "class_summary"
+    ORGANIZATION_DASHBOARD = "organization_dashboard"
+    DAILY_SNAPSHOT = "daily_snapshot"
+    WEEKLY_ROLLUP = "weekly_rollup"
+
+
+_CLOCK_JOBS = frozenset({JobKind.DAILY_SNAPSHOT, JobKind.WEEKLY_ROLLUP})
+
+
+def _hour(_: Any, attribute: Any, value: Any) -> None:
+    if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24):
+        raise InvalidInputError(attribute.name, value, "D21: an hour in 0..23 (UTC)")
+
+
+def _weekday(_: Any, attribute: Any, value: Any) -> None:
+    if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 7):
+        raise InvalidInputError(
+            attribute.name, value, "D21: a weekday in 0..6, Monday is 0"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class SchedulePolicy:
+    """The clock times of D21: the daily snapshot hour and the weekly rollup
+    weekday (Monday 0 .. Sunday 6), both in UTC. To be merged into
+    :class:`Policy`.
+
+    >>> SchedulePolicy().weekly_rollup_weekday
+    6
+    """
+
+    snapshot_hour_utc: int = attrs.field(default=0, validator=_hour)
+    weekly_rollup_weekday: int = attrs.field(default=6, validator=_weekday)
+
+
+DEFAULT_SCHEDULE_POLICY = SchedulePolicy()
+
+
+@attrs.frozen(kw_only=True)
+class Job:
+    """One job: its kind and its target (a student, class or organization
+    id; clock jobs run over an organization)."""
+
+    kind: JobKind = attrs.field(validator=v.enum_of(JobKind))
+    target_id: str = attrs.field(validator=v.identifier)
+
+
+@attrs.frozen(kw_only=True)
+class DueJob:
+    """A job due at the time asked: ``due_at`` is when it became due (its
+    :func:`next_due`). For a clock job, ``slot`` is the latest occurrence not
+    after that time: the run is stamped with it, and missed occurrences are
+    not replayed one by one."""
+
+    job: Job
+    due_at: datetime = attrs.field(converter=v.to_utc, validator=v.utc_time)
+    slot: datetime | None = attrs.field(
+        default=None, converter=v.to_utc_optional, validator=v.optional_utc_time
+    )
+
+
+def _rule(
+    kind: JobKind, around: datetime, schedule_policy: SchedulePolicy
+) -> rrule.rrule:
+    # Start the rule a little over a week before the moment asked about: an
+    # rrule walks from dtstart, so a distant start would cost a walk per call.
+    start = (around - timedelta(days=8)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    hour = schedule_policy.snapshot_hour_utc
+    if kind is JobKind.DAILY_SNAPSHOT:
+        return rrule.rrule(
+            rrule.DAILY, dtstart=start, byhour=hour, byminute=0, bysecond=0
+        )
+    return rrule.rrule(
+        rrule.WEEKLY,
+        dtstart=start,
+        byweekday=rrule.weekdays[schedule_policy.weekly_rollup_weekday],
+        byhour=hour,
+        byminute=0,
+        bysecond=0,
+    )
+
+
+def latest_slot(
+    kind: JobKind,
+    *,
+    at: datetime,
+    schedule_policy: SchedulePolicy = DEFAULT_SCHEDULE_POLICY,
+) -> datetime:
+    """The latest occurrence of a clock job not after ``at`` (D21).
+
+    >>> from datetime import datetime, UTC
+    >>> latest_slot(JobKind.WEEKLY_ROLLUP,
+    ...             at=datetime(2026, 3, 12, 9, tzinfo=UTC)).isoformat()
+    '2026-03-08T00:00:00+00:00'
+    """
+    at = utc_argument("at", at)
+    if kind not in _CLOCK_JOBS:
+        raise InvalidInputError("kind", kind, "D21: a clock job has slots")
+    found = _rule(kind, at, schedule_policy).before(at, inc=True)
+    assert found is not None  # the rule starts more than a week before ``at``
+    return found
+
+
+def next_due(
+    job: Job,
+    *,
+    last_run: datetime | None,
+    now: datetime,
+    last_activity_at: datetime | None = None,
+    policy: Policy = DEFAULT_POLICY,
+    schedule_policy: SchedulePolicy = DEFAULT_SCHEDULE_POLICY,
+) -> datetime:
+    """When ``job`` is next due, given its last run (D21).
+
+    - student summary: ``student_summary_active_minutes`` after the last run
+      while the student is active (activity in the last
+      ``student_active_window_hours``, inclusive), else
+      ``student_summary_inactive_minutes`` after it;
+    - class summary and organization dashboard: their interval after it;
+    - daily snapshot and weekly rollup: the first occurrence after it.
+
+    A job never run is due at ``now`` (a clock job at its latest slot). The
+    result may be before ``now``: the job is overdue. A job is due at ``now``
+    exactly when this is not after ``now``.
+
+    >>> from datetime import datetime, UTC
+    >>> t = datetime(2026, 3, 12, 9, tzinfo=UTC)
+    >>> job = Job(kind=JobKind.STUDENT_SUMMARY, target_id="u")
+    >>> next_due(job, last_run=t, now=t, last_activity_at=t).isoformat()
+    '2026-03-12T09:05:00+00:00'
+    >>> next_due(job, last_run=t, now=t).isoformat()
+    '2026-03-12T10:00:00+00:00'
+    """
+    now = utc_argument("now", now)
+    if last_run is not None:
+        last_run = utc_argument("last_run", last_run)
+    if last_activity_at is not None:
+        last_activity_at = utc_argument("last_activity_at", last_activity_at)
+    kind = job.kind
+    if kind in _CLOCK_JOBS:
+        if last_run is None:
+            return latest_slot(kind, at=now, schedule_policy=schedule_policy)
+        found = _rule(kind, last_run, schedule_policy).after(last_run)
+        assert found is not None  # the rules are unbounded
+        return found
+    if last_run is None:
+        return now
+    if kind is JobKind.STUDENT_SUMMARY:
+        soon = last_run + timedelta(minutes=policy.student_summary_active_minutes)
+        window = timedelta(hours=policy.student_active_window_hours)
+        if last_activity_at is not None and soon <= last_activity_at + window:
+            return soon
+        return last_run + timedelta(minutes=policy.student_summary_inactive_minutes)
+    minutes = (
+        policy.class_summary_minutes
+        if kind is JobKind.CLASS_SUMMARY
+        else policy.organization_dashboard_minutes
+    )
+    return last_run + timedelta(minutes=minutes)
+
+
+def iter_due_jobs(
+    now: datetime,
+    *,
+    last_runs: Mapping[Job, datetime],
+    student_activity: Mapping[str, datetime | None],
+    class_ids: Iterable[str] = (),
+    organization_ids: Iterable[str] = (),
+    policy: Policy = DEFAULT_POLICY,
+    schedule_policy: SchedulePolicy = DEFAULT_SCHEDULE_POLICY,
+) -> Iterator[DueJob]:
+    """Yield the jobs due at ``now``, one at a time (see :func:`due_jobs`)."""
+    now = utc_argument("now", now)
+    jobs: Iterable[tuple[Job, datetime | None]] = _jobs(
+        student_activity, class_ids, organization_ids
+    )
+    for job, activity in jobs:
+        due = next_due(
+            job,
+            last_run=last_runs.get(job),
+            now=now,
+            last_activity_at=activity,
+            policy=policy,
+            schedule_policy=schedule_policy,
+        )
+        if due <= now:
+            slot = (
+                latest_slot(job.kind, at=now, schedule_policy=schedule_policy)
+                if job.kind in _CLOCK_JOBS
+                else None
+            )
+            yield DueJob(job=job, due_at=due, slot=slot)
+
+
+def _jobs(
+    student_activity: Mapping[str, datetime | None],
+    class_ids: Iterable[str],
+    organization_ids: Iterable[str],
+) -> Iterator[tuple[Job, datetime | None]]:
+    for student_id, activity in student_activity.items():
+        yield Job(kind=JobKind.STUDENT_SUMMARY, target_id=student_id), activity
+    for class_id in class_ids:
+        yield Job(kind=JobKind.CLASS_SUMMARY, target_id=class_id), None
+    for org in organization_ids:
+        for kind in (
+            JobKind.ORGANIZATION_DASHBOARD,
+            JobKind.DAILY_SNAPSHOT,
+            JobKind.WEEKLY_ROLLUP,
+        ):
+            yield Job(kind=kind, target_id=org), None
+
+
+def due_jobs(
+    now: datetime,
+    *,
+    last_runs: Mapping[Job, datetime],
+    student_activity: Mapping[str, datetime | None],
+    class_ids: Iterable[str] = (),
+    organization_ids: Iterable[str] = (),
+    policy: Policy = DEFAULT_POLICY,
+    schedule_policy: SchedulePolicy = DEFAULT_SCHEDULE_POLICY,
+) -> tuple[DueJob, ...]:
+    """The jobs due at ``now`` (D21): a student summary for each student in
+    ``student_activity`` (id to last activity), a class summary for each
+    class, and for each organization its dashboard, daily snapshot and
+    weekly rollup. ``last_runs`` holds the last run of each job (absent:
+    never run). Order: students, classes, organizations, as given.
+
+    >>> from datetime import datetime, UTC
+    >>> t = datetime(2026, 3, 12, 9, tzinfo=UTC)
+    >>> job = Job(kind=JobKind.CLASS_SUMMARY, target_id="c")
+    >>> due_jobs(t, last_runs={job: t}, student_activity={}, class_ids=["c"])
+    ()
+    >>> [d.job.kind.value for d in due_jobs(t, last_runs={}, student_activity={},
+    ...                                     class_ids=["c"])]
+    ['class_summary']
+    """
+    return tuple(
+        iter_due_jobs(
+            now,
+            last_runs=last_runs,
+            student_activity=student_activity,
+            class_ids=class_ids,
+            organization_ids=organization_ids,
+            policy=policy,
+            schedule_policy=schedule_policy,
+        )
+    )
+
+
+converter.register_structure_hook(JobKind, _enum_hook(JobKind))
+
+for _cls in (SchedulePolicy, Job, DueJob):
+    attrs.resolve_types(_cls)
