@@ -295,12 +295,6 @@ class AssignmentProgress:
             f"D4: required steps are at most steps_total={self.steps_total}",
         )
         v.order("completed_at", self.started_at, self.completed_at, _TIME_ORDER)
-        _require(
-            self.completed_at is None or self.completion_percentage == 100,
-            "completed_at",
-            self.completed_at,
-            "D14: only an assignment at 100 percent has completed_at",
-        )
         if self.status is AssignmentStatus.COMPLETE:
             _require(
                 self.completion_percentage == 100 and self.completed_at is not None,
@@ -322,6 +316,12 @@ class AssignmentProgress:
                 self.status,
                 "D14: an assignment at 100 percent is complete, not in_progress",
             )
+        _require(
+            self.completed_at is None or self.completion_percentage == 100,
+            "completed_at",
+            self.completed_at,
+            "D14: only an assignment at 100 percent has completed_at",
+        )
 
 
 @attrs.frozen(kw_only=True)
