@@ -221,10 +221,10 @@ STRUCTURE = AssignmentStructure(
 @pytest.mark.parametrize(
     ("states", "expected"),
     [
-        ({}, None),
+        ({}, "s1"),
         ({"s1": StepState.AVAILABLE}, "s1"),
         ({"s1": StepState.LOCKED, "s2": StepState.AVAILABLE}, "s2"),
-        ({"s2": StepState.IN_PROGRESS, "s3": StepState.AVAILABLE}, "s2"),
+        ({"s1": StepState.COMPLETE, "s2": StepState.IN_PROGRESS}, "s2"),
         ({"s1": StepState.COMPLETE, "s3": StepState.AVAILABLE}, "s3"),
         (dict.fromkeys(("s1", "s2", "s3", "s4"), StepState.COMPLETE), None),
     ],

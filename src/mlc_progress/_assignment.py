@@ -80,7 +80,11 @@ def assignment_progress(
     required_complete = 0
     required_completed_at: list[datetime | None] = []
     completed = in_progress = 0
+    # A step without a record is in its initial state: the first step is
+    # available from the assignment's creation, the others are locked.
     locked = len(structure.steps) - len(records)
+    if structure.steps and structure.steps[0].step_id not in by_id:
+        locked -= 1
     time_on_task = 0
     any_activity = False
     first_touch: datetime | None = None

@@ -131,12 +131,15 @@ def next_step(
 ) -> StepDefinition | None:
     """The first step in order that is neither complete nor locked (D14).
 
-    A step with no progress record yet counts as locked.
+    A step with no progress record yet is in its initial state: available if
+    it is the first step, locked otherwise.
     """
     by_id = _by_id(steps)
-    for definition in structure.steps:
+    for index, definition in enumerate(structure.steps):
         progress = by_id.get(definition.step_id)
         if progress is None:
+            if index == 0:
+                return definition
             continue
         if progress.state in (StepState.AVAILABLE, StepState.IN_PROGRESS):
             return definition
