@@ -41,7 +41,9 @@ def default_data_dir() -> Path:
 
 def presentation_start(code_presentation: str) -> datetime:
     """Day 0 of a presentation: ``2013J`` is 2013-10-01, ``2014B`` 2014-02-01."""
-    return datetime(int(code_presentation[:4]), _START_MONTH[code_presentation[4]], 1, tzinfo=UTC)
+    return datetime(
+        int(code_presentation[:4]), _START_MONTH[code_presentation[4]], 1, tzinfo=UTC
+    )
 
 
 @dataclass
@@ -53,7 +55,9 @@ class Presentation:
     start: datetime
     final_results: dict[str, str] = field(default_factory=dict)
     unregistered_day: dict[str, int] = field(default_factory=dict)
-    attempts: dict[str, list[Attempt]] = field(default_factory=lambda: defaultdict(list))
+    attempts: dict[str, list[Attempt]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
     skipped_missing_scores: int = 0
 
     def day(self, n: int) -> datetime:
@@ -69,7 +73,9 @@ def load(data_dir: Path | None = None) -> dict[str, Presentation]:
     """Every presentation of the dataset, keyed by class id (``AAA-2013J``)."""
     base = data_dir or default_data_dir()
     lengths = {
-        f"{r['code_module']}-{r['code_presentation']}": int(r["module_presentation_length"])
+        f"{r['code_module']}-{r['code_presentation']}": int(
+            r["module_presentation_length"]
+        )
         for r in _rows(base / "courses.csv")
     }
     by_class: dict[str, list[dict[str, str]]] = defaultdict(list)
@@ -105,7 +111,9 @@ def load(data_dir: Path | None = None) -> dict[str, Presentation]:
             created_at=start,
             due_at=start + timedelta(days=length),
         )
-        presentations[class_id] = Presentation(class_id=class_id, structure=structure, start=start)
+        presentations[class_id] = Presentation(
+            class_id=class_id, structure=structure, start=start
+        )
 
     for r in _rows(base / "studentInfo.csv"):
         class_id = f"{r['code_module']}-{r['code_presentation']}"
