@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import enum
 import json
+import typing
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
@@ -139,7 +141,10 @@ def _first_error(group: BaseException, path: str = "") -> BaseException:
             if found is not None:
                 return found
     if isinstance(group, InvalidInputError):
-        if path and group.field in _GENERIC_FIELDS:
+        if path and (
+            group.field in _GENERIC_FIELDS
+            or group.field in {k.__name__ for k in _EVENT_ENUMS}
+        ):
             return InvalidInputError(path.rstrip("."), group.value, group.rule)
         if path:
             # A nested record's own validator: qualify its field with the path.
@@ -195,18 +200,72 @@ def from_json(text: str, cls: type[T]) -> T:
 
 
 def event_to_dict(event: Any) -> dict[str, Any]:
-    """An event as the wire envelope of D23.
+    """An event as the wire envelope of D23, plain JSON data.
 
     ``{"event": name, "event_id": ..., "occurred_at": ..., "properties": {...}}``
-    where ``properties`` are exactly the spec's property names.
+    where ``properties`` are exactly the spec's property names; enumerated
+    values are their spec strings and times ISO-8601 UTC text.
+
+    >>> from datetime import datetime, UTC
+    >>> from mlc_progress import SequenceMilestone, SequenceProgressMilestone
+    >>> e = SequenceProgressMilestone(
+    ...     event_id="e1", occurred_at=datetime(2026, 9, 1, tzinfo=UTC),
+    ...     sequence_id="q", student_id="u", milestone=SequenceMilestone.HALF,
+    ...     assignments_completed=2, overall_mastery_score=70.0,
+    ...     concepts_mastered_count=3)
+    >>> wire = event_to_dict(e)
+    >>> wire["occurred_at"], type(wire["properties"]["milestone"])
+    ('2026-09-01T00:00:00Z', <class 'str'>)
+    >>> event_from_dict(wire) == e
+    True
     """
     data = converter.unstructure(event)
     return {
         "event": type(event).name,
         "event_id": data.pop("event_id"),
         "occurred_at": data.pop("occurred_at"),
-        "properties": data,
+        "properties": {key: _plain(value) for key, value in data.items()},
     }
+
+
+def _plain(value: Any) -> Any:
+    # The converter leaves StrEnum members as they are (they are strings);
+    # the wire carries the plain spec strings.
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+_ENVELOPE = frozenset({"event", "event_id", "occurred_at", "properties"})
+
+
+def _register_event_enums() -> None:
+    """Give every enum an event field uses its own structure hook.
+
+    Without one the ``str`` hook wins for a StrEnum and the event's
+    validator then refuses the plain text of a valid member.
+    """
+    from ._events import EVENT_TYPES
+
+    for cls in EVENT_TYPES.values():
+        for field in attrs.fields(cls):
+            for kind in (field.type, *typing.get_args(field.type)):
+                if (
+                    isinstance(kind, type)
+                    and issubclass(kind, enum.Enum)
+                    and kind not in _ENUMS
+                    and kind not in _EVENT_ENUMS
+                ):
+                    _EVENT_ENUMS.add(kind)
+                    converter.register_structure_hook(kind, _enum_hook(kind))
+
+
+_EVENT_ENUMS: set[type[enum.Enum]] = set()
+_register_event_enums()
 
 
 def event_from_dict(data: Any) -> Any:
@@ -215,7 +274,7 @@ def event_from_dict(data: Any) -> Any:
 
     if not isinstance(data, dict):
         raise InvalidInputError("event", data, "an event is a JSON object")
-    extra = set(data) - {"event", "event_id", "occurred_at", "properties"}
+    extra = set(data) - _ENVELOPE
     if extra:
         raise InvalidInputError(sorted(extra)[0], data, "unknown envelope field")
     name = data.get("event")
@@ -225,9 +284,35 @@ def event_from_dict(data: Any) -> Any:
     properties = data.get("properties")
     if not isinstance(properties, dict):
         raise InvalidInputError("properties", properties, "a JSON object")
+    misplaced = set(properties) & _ENVELOPE
+    if misplaced:
+        raise InvalidInputError(
+            f"properties.{sorted(misplaced)[0]}",
+            properties,
+            "D23: an envelope field, not an event property",
+        )
     flat = {
         **properties,
         "event_id": data.get("event_id"),
         "occurred_at": data.get("occurred_at"),
     }
     return structure(flat, cls)
+
+
+def register_enums(*kinds: type[enum.Enum]) -> None:
+    """Structure each enum in ``kinds`` strictly, by its spec string.
+
+    Without its own hook a StrEnum is structured by the ``str`` hook, which
+    lets any text through. An error names the field by its path, as for the
+    spec's own enums. For the modules that define enums of their own.
+
+    >>> class Shade(enum.StrEnum):
+    ...     DARK = "dark"
+    >>> register_enums(Shade)
+    >>> structure("dark", Shade)
+    <Shade.DARK: 'dark'>
+    """
+    global _GENERIC_FIELDS
+    for kind in kinds:
+        converter.register_structure_hook(kind, _enum_hook(kind))
+    _GENERIC_FIELDS = _GENERIC_FIELDS | {kind.__name__ for kind in kinds}

@@ -1,0 +1,344 @@
+"""The service layer: commands applied through the ports, one transaction each.
+
+:class:`ProgressService` is the imperative shell around the pure core
+(``apply_command``): it reads the clock, loads the student's records in a
+unit of work, applies the command, and stores the changed records, the
+command-log entry, the attempt, the snapshots, the audit entries and the
+events (in the outbox) atomically. The clock is read here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TypeVar
+
+from . import _validate as v
+from ._commands import Command, command_id_of
+from ._errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    StorageError,
+)
+from ._policy import DEFAULT_POLICY, Policy
+from ._ports import (
+    Clock,
+    CommandLog,
+    CommandRecord,
+    EventSink,
+    OutboxEntry,
+    StructureCatalog,
+    UnitOfWork,
+)
+from ._records import AssignmentProgress, StepProgress
+from ._serialization import event_to_dict
+from ._structure import Attempt
+from ._telemetry import MetricName, MetricsSink, Sampler, measure
+from ._tracking import Outcome, ProgressState, apply_command
+
+__all__ = ["ProgressService"]
+
+T = TypeVar("T")
+
+# The snapshot scopes the spec's snapshot_creation_time_ms metric names.
+_METRIC_SCOPES = frozenset({"step", "assignment", "sequence"})
+
+
+class _SeenIn:
+    """``seen`` for the core, answered by the command log (D3).
+
+    ``absent`` holds ids this transaction already looked up and did not find,
+    so the core's check of the command's own id costs no second query.
+    """
+
+    def __init__(
+        self, log: CommandLog, organization_id: str, absent: frozenset[str]
+    ) -> None:
+        self._log = log
+        self._organization_id = organization_id
+        self._absent = absent
+
+    def __contains__(self, command_id: object) -> bool:
+        if not isinstance(command_id, str) or command_id in self._absent:
+            return False
+        return self._log.contains(self._organization_id, command_id)
+
+
+class ProgressService:
+    """Apply commands to stored progress, exactly once, atomically.
+
+    ``unit_of_work`` makes a new :class:`~mlc_progress._ports.UnitOfWork`
+    (an adapter's ``unit_of_work`` method); ``catalog`` gives structures;
+    ``clock`` gives the time. A transaction that fails with
+    :class:`ConflictError` or a retryable :class:`StorageError` is tried again,
+    up to ``max_retries`` more times; then the error is raised and nothing
+    of the command is stored.
+
+    >>> from datetime import UTC, datetime
+    >>> from mlc_progress import Attempt, AssignmentStructure, Stage, StepDefinition
+    >>> from mlc_progress.adapters import FixedClock, InMemoryCatalog, InMemoryStore
+    >>> catalog = InMemoryCatalog()
+    >>> catalog.add_assignment("org-1", AssignmentStructure(
+    ...     assignment_id="a1", created_at=datetime(2026, 9, 1, tzinfo=UTC),
+    ...     steps=(StepDefinition(step_id="s1", element_id="g1",
+    ...                           stage=Stage.PLAY, target_score=80),)))
+    >>> clock = FixedClock(datetime(2026, 9, 2, tzinfo=UTC))
+    >>> service = ProgressService(InMemoryStore().unit_of_work, catalog, clock)
+    >>> attempt = Attempt(attempt_id="t1", student_id="ada", assignment_id="a1",
+    ...     step_id="s1", score=85.0, attempted_at=clock.now(), duration_ms=60_000,
+    ...     session_id="x1")
+    >>> service.apply("org-1", attempt).applied
+    True
+    >>> service.apply("org-1", attempt).applied  # re-delivered: no change (D3)
+    False
+    >>> service.assignment("org-1", "ada", "a1").completion_percentage
+    100.0
+    """
+
+    def __init__(
+        self,
+        unit_of_work: Callable[[], UnitOfWork],
+        catalog: StructureCatalog,
+        clock: Clock,
+        *,
+        policy: Policy = DEFAULT_POLICY,
+        metrics: MetricsSink | None = None,
+        sampler: Sampler | None = None,
+        max_retries: int = 3,
+    ) -> None:
+        if not (
+            isinstance(max_retries, int)
+            and not isinstance(max_retries, bool)
+            and max_retries >= 0
+        ):
+            raise InvalidInputError(
+                "max_retries", max_retries, "a non-negative integer"
+            )
+        self._unit_of_work = unit_of_work
+        self._catalog = catalog
+        self._clock = clock
+        self._policy = policy
+        self._metrics = metrics
+        self._sampler = sampler or Sampler(rate=policy.metrics_sample_rate)
+        self._max_retries = max_retries
+
+    # -- commands -------------------------------------------------------------------
+
+    def apply(self, organization_id: str, command: Command) -> Outcome:
+        """Apply one command in one transaction and return its outcome.
+
+        An id already applied gives ``applied=False`` and stores nothing (D3).
+        Raises :class:`InvalidInputError` or :class:`NotFoundError` for a
+        command that does not fit (nothing stored), and :class:`ConflictError`
+        or :class:`StorageError` when storage keeps failing.
+        """
+        return self.apply_many(organization_id, (command,))[0]
+
+    def apply_many(
+        self, organization_id: str, commands: Iterable[Command]
+    ) -> tuple[Outcome, ...]:
+        """Apply ``commands`` in order in one transaction: all or nothing.
+
+        Later commands see what earlier ones changed. When one command is
+        refused, nothing of the batch is stored, and the error carries a note
+        naming the command's position and id. Use it for throughput: one
+        commit for many attempts.
+        """
+        v.check_id_value("organization_id", organization_id)
+        batch = tuple(commands)
+
+        def work(uow: UnitOfWork, now: datetime) -> tuple[Outcome, ...]:
+            outcomes = []
+            for index, command in enumerate(batch):
+                try:
+                    outcomes.append(self._apply_one(uow, organization_id, command, now))
+                except (InvalidInputError, NotFoundError) as exc:
+                    if len(batch) > 1:
+                        exc.add_note(
+                            f"command {index} ({command_id_of(command)!r}) of the"
+                            " batch; nothing of the batch was stored"
+                        )
+                    raise
+            return tuple(outcomes)
+
+        return self._transact(work)
+
+    def _apply_one(
+        self, uow: UnitOfWork, organization_id: str, command: Command, now: datetime
+    ) -> Outcome:
+        key = command_id_of(command)
+        if uow.commands.contains(organization_id, key):
+            # Re-delivered (D3): nothing to load, nothing to change.
+            return Outcome(command_id=key, applied=False)
+        student_id = command.student_id
+        structure = self._catalog.assignment(organization_id, command.assignment_id)
+        progress = uow.progress
+        steps = progress.steps(organization_id, student_id, structure.assignment_id)
+        assignment = progress.assignment(
+            organization_id, student_id, structure.assignment_id
+        )
+        sequence_structure = sequence = None
+        if structure.sequence_id is not None:
+            sequence_structure = self._catalog.sequence(
+                organization_id, structure.sequence_id
+            )
+            sequence = progress.sequence(
+                organization_id, student_id, structure.sequence_id
+            )
+        state = ProgressState(
+            student_id=student_id,
+            structure=structure,
+            assignment=assignment.record if assignment else None,
+            steps={k: r.record for k, r in steps.items()},
+            sequence_structure=sequence_structure,
+            sequence=sequence.record if sequence else None,
+        )
+        seen = _SeenIn(uow.commands, organization_id, frozenset((key,)))
+        if self._metrics is None:
+            outcome = apply_command(
+                command, state, as_of=now, policy=self._policy, seen=seen
+            )
+        else:
+            with measure(
+                self._metrics,
+                MetricName.PROGRESS_CALCULATION_TIME_MS,
+                {"calculation_type": "assignment", "step_count": len(structure.steps)},
+                sampler=self._sampler,
+            ):
+                outcome = apply_command(
+                    command, state, as_of=now, policy=self._policy, seen=seen
+                )
+        if not outcome.applied:
+            return outcome
+        for step in outcome.steps:
+            before = steps.get(step.step_id)
+            progress.put_step(
+                organization_id, step, expected_version=before.version if before else 0
+            )
+        if outcome.assignment is not None:
+            progress.put_assignment(
+                organization_id,
+                outcome.assignment,
+                expected_version=assignment.version if assignment else 0,
+            )
+        if outcome.sequence is not None:
+            progress.put_sequence(
+                organization_id,
+                outcome.sequence,
+                expected_version=sequence.version if sequence else 0,
+            )
+        for consumed in outcome.consumed_ids:
+            uow.commands.append(
+                organization_id,
+                CommandRecord(command_id=consumed, command=command, recorded_at=now),
+            )
+        if isinstance(command, Attempt):
+            uow.attempts.append(organization_id, command)
+        for snapshot in outcome.snapshots:
+            scope = snapshot.scope_type.value
+            if self._metrics is None or scope not in _METRIC_SCOPES:
+                uow.snapshots.append(organization_id, snapshot)
+                continue
+            with measure(
+                self._metrics,
+                MetricName.SNAPSHOT_CREATION_TIME_MS,
+                {"snapshot_scope": scope},
+                sampler=self._sampler,
+            ):
+                uow.snapshots.append(organization_id, snapshot)
+        for entry in outcome.audit:
+            uow.audit.append(organization_id, entry)
+        if outcome.events:
+            uow.outbox.append(organization_id, outcome.events)
+        return outcome
+
+    # -- events ---------------------------------------------------------------------
+
+    def relay_events(
+        self, organization_id: str, sink: EventSink, *, limit: int = 100
+    ) -> int:
+        """Publish up to ``limit`` pending events to ``sink``; return how many.
+
+        Events go out in outbox order (so in order per student), each to its
+        class's ``destination`` (spec: Event Destinations), as the D23
+        envelope. Delivery is at least once: publishing stops at the first
+        event the sink refuses, the ones before it are marked delivered, and
+        the sink's error is raised; the refused event is relayed next time.
+        """
+        v.check_id_value("organization_id", organization_id)
+
+        def read(uow: UnitOfWork, now: datetime) -> tuple[OutboxEntry, ...]:
+            return uow.outbox.pending(organization_id, limit=limit)
+
+        pending = self._transact(read, commit=False)
+        delivered: list[str] = []
+        try:
+            for entry in pending:
+                sink.publish(
+                    organization_id, entry.destination, event_to_dict(entry.event)
+                )
+                delivered.append(entry.event_id)
+        finally:
+            if delivered:
+
+                def mark(uow: UnitOfWork, now: datetime) -> None:
+                    uow.outbox.mark_delivered(
+                        organization_id, delivered, delivered_at=now
+                    )
+
+                self._transact(mark)
+        return len(delivered)
+
+    # -- reads ----------------------------------------------------------------------
+
+    def assignment(
+        self, organization_id: str, student_id: str, assignment_id: str
+    ) -> AssignmentProgress | None:
+        """The student's stored assignment record, or ``None``."""
+
+        def read(uow: UnitOfWork, now: datetime) -> AssignmentProgress | None:
+            found = uow.progress.assignment(organization_id, student_id, assignment_id)
+            return found.record if found else None
+
+        return self._transact(read, commit=False)
+
+    def steps(
+        self, organization_id: str, student_id: str, assignment_id: str
+    ) -> dict[str, StepProgress]:
+        """The student's stored step records of the assignment, by step id."""
+
+        def read(uow: UnitOfWork, now: datetime) -> dict[str, StepProgress]:
+            found = uow.progress.steps(organization_id, student_id, assignment_id)
+            return {k: r.record for k, r in found.items()}
+
+        return self._transact(read, commit=False)
+
+    # -- transactions ---------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        now = v.to_utc(self._clock.now())
+        v.check_time_value("clock.now()", now)
+        return now
+
+    def _transact(
+        self, work: Callable[[UnitOfWork, datetime], T], *, commit: bool = True
+    ) -> T:
+        """Run ``work`` in a new unit of work, retrying conflicts and busy
+        storage up to ``max_retries`` times."""
+        tries = 0
+        while True:
+            try:
+                uow = self._unit_of_work()
+                with uow:
+                    result = work(uow, self._now())
+                    if commit:
+                        uow.commit()
+                return result
+            except ConflictError:
+                if tries >= self._max_retries:
+                    raise
+            except StorageError as exc:
+                if not exc.retryable or tries >= self._max_retries:
+                    raise
+            tries += 1

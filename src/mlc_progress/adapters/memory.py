@@ -1,0 +1,669 @@
+"""In-memory adapters: the reference implementation of the ports.
+
+:class:`InMemoryStore` keeps everything in dictionaries. A unit of work
+buffers its writes and checks, at commit and under one lock, that nothing it
+read or wrote has changed since (optimistic concurrency); then it applies the
+buffer at once. So a failed or abandoned transaction leaves nothing behind,
+and two threads can never both commit changes based on the same version.
+"""
+
+from __future__ import annotations
+
+import threading
+import types
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Self
+
+import attrs
+
+from .._commands import AuditEntry
+from .._errors import ConflictError, InvalidInputError, NotFoundError, StorageError
+from .._events import Destination, Event
+from .._ports import CommandRecord, OutboxEntry, Versioned
+from .._records import (
+    AssignmentProgress,
+    ProgressSnapshot,
+    SequenceProgress,
+    StepProgress,
+    StudentProgressSummary,
+)
+from .._structure import AssignmentStructure, Attempt, SequenceStructure
+
+__all__ = [
+    "InMemoryCatalog",
+    "InMemoryEventSink",
+    "InMemoryStore",
+    "InMemoryUnitOfWork",
+    "Published",
+]
+
+_GroupKey = tuple[str, str, str]  # organization, student, assignment
+
+
+class _Tables:
+    """The committed state of one :class:`InMemoryStore`."""
+
+    def __init__(self) -> None:
+        # Current records, versioned.
+        self.steps: dict[_GroupKey, dict[str, Versioned[StepProgress]]] = {}
+        self.versioned: dict[tuple[str, ...], Versioned[Any]] = {}
+        self.assignments_by_student: dict[tuple[str, str], set[str]] = {}
+        # Append-only logs.
+        self.commands: dict[tuple[str, str], CommandRecord] = {}
+        self.attempt_ids: set[tuple[str, str]] = set()
+        self.attempts: dict[_GroupKey, list[Attempt]] = {}
+        self.snapshot_ids: set[tuple[str, str]] = set()
+        self.snapshots: dict[tuple[str, str], list[ProgressSnapshot]] = {}
+        self.audit_ids: set[tuple[str, str]] = set()
+        self.audit: dict[tuple[str, str], list[AuditEntry]] = {}
+        self.event_ids: set[tuple[str, str]] = set()
+        self.outbox: dict[str, list[OutboxEntry]] = {}
+        self.deliveries: dict[tuple[str, str], datetime] = {}
+        self.position = 0
+
+
+class InMemoryStore:
+    """Every port in memory; thread-safe; the reference adapter.
+
+    >>> store = InMemoryStore()
+    >>> with store.unit_of_work() as uow:
+    ...     uow.commands.contains("org-1", "attempt-1")
+    False
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tables = _Tables()
+
+    def unit_of_work(self) -> InMemoryUnitOfWork:
+        """A new transaction over this store (enter it with ``with``)."""
+        return InMemoryUnitOfWork(self)
+
+
+class InMemoryUnitOfWork:
+    """One optimistic transaction over an :class:`InMemoryStore`."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+        self._active = False
+        self.progress = _Progress(self)
+        self.summaries = _Summaries(self)
+        self.commands = _Commands(self)
+        self.attempts = _Attempts(self)
+        self.snapshots = _Snapshots(self)
+        self.audit = _Audit(self)
+        self.outbox = _Outbox(self)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._used = False
+        # What this transaction read: versions of records and step groups.
+        self._read_versions: dict[tuple[str, ...], int] = {}
+        self._read_groups: dict[_GroupKey, dict[str, int]] = {}
+        # What it wrote, not yet committed.
+        # Each write keeps (version it was based on, new version, record).
+        self._step_writes: dict[
+            _GroupKey, dict[str, tuple[int, int, StepProgress]]
+        ] = {}
+        self._writes: dict[tuple[str, ...], tuple[int, int, Any]] = {}
+        self._commands: dict[tuple[str, str], CommandRecord] = {}
+        self._attempts: list[tuple[str, Attempt]] = []
+        self._snapshots: list[tuple[str, ProgressSnapshot]] = []
+        self._audit: list[tuple[str, AuditEntry]] = []
+        self._events: list[tuple[str, Event]] = []
+        self._deliveries: dict[tuple[str, str], datetime] = {}
+        # Ids appended by this transaction, per log, to refuse duplicates.
+        self._appended: set[tuple[str, str, str]] = set()
+
+    # -- transaction ------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        if self._active:
+            raise StorageError("this unit of work is already in a transaction")
+        if self._used:
+            self._reset()
+        self._active = self._used = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        # Leaving without commit discards the buffer: nothing was applied
+        # (the next ``with`` starts from an empty one).
+        self._active = False
+
+    def commit(self) -> None:
+        """Check nothing read or written changed since; then apply it all."""
+        self.check()
+        tables = self._store._tables
+        with self._store._lock:
+            self._validate(tables)
+            self._apply(tables)
+        self._active = False
+
+    def check(self) -> None:
+        if not self._active:
+            raise StorageError(
+                "no transaction: use the unit of work as `with uow:` and call"
+                " commit() inside the block"
+            )
+
+    def _validate(self, t: _Tables) -> None:
+        for key, version in self._read_versions.items():
+            found = t.versioned.get(key)
+            if (found.version if found else 0) != version:
+                raise ConflictError(f"{key[0]} {key[1:]} changed since it was read")
+        for group, versions in self._read_groups.items():
+            current = t.steps.get(group, {})
+            if {k: r.version for k, r in current.items()} != versions:
+                raise ConflictError(f"step progress of {group} changed since read")
+        for group, writes in self._step_writes.items():
+            current = t.steps.get(group, {})
+            for step_id, (base, _, _) in writes.items():
+                found = current.get(step_id)
+                if (found.version if found else 0) != base:
+                    raise ConflictError(f"step {step_id!r} of {group} was written")
+        for key, (base, _, _) in self._writes.items():
+            found = t.versioned.get(key)
+            if (found.version if found else 0) != base:
+                raise ConflictError(f"{key[0]} {key[1:]} was written concurrently")
+        for key in self._commands:
+            if key in t.commands:
+                raise ConflictError(f"command_id={key[1]!r} is already in the log")
+        for org, attempt in self._attempts:
+            if (org, attempt.attempt_id) in t.attempt_ids:
+                raise ConflictError(f"attempt_id={attempt.attempt_id!r} is logged")
+        for org, snapshot in self._snapshots:
+            if (org, snapshot.snapshot_id) in t.snapshot_ids:
+                raise ConflictError(f"snapshot_id={snapshot.snapshot_id!r} exists")
+        for org, entry in self._audit:
+            if (org, entry.audit_id) in t.audit_ids:
+                raise ConflictError(f"audit_id={entry.audit_id!r} exists")
+        for org, event in self._events:
+            if (org, event.event_id) in t.event_ids:
+                raise ConflictError(f"event_id={event.event_id!r} is in the outbox")
+
+    def _apply(self, t: _Tables) -> None:
+        for group, writes in self._step_writes.items():
+            # Copy on write: a reader holding the old group keeps a stable view.
+            merged = dict(t.steps.get(group, {}))
+            for step_id, (_, version, record) in writes.items():
+                merged[step_id] = Versioned(record=record, version=version)
+            t.steps[group] = merged
+        for key, (_, version, record) in self._writes.items():
+            t.versioned[key] = Versioned(record=record, version=version)
+            if key[0] == "assignment":
+                t.assignments_by_student.setdefault((key[1], key[2]), set()).add(key[3])
+        t.commands.update(self._commands)
+        for org, attempt in self._attempts:
+            t.attempt_ids.add((org, attempt.attempt_id))
+            group = (org, attempt.student_id, attempt.assignment_id)
+            t.attempts.setdefault(group, []).append(attempt)
+        for org, snapshot in self._snapshots:
+            t.snapshot_ids.add((org, snapshot.snapshot_id))
+            t.snapshots.setdefault((org, snapshot.student_id), []).append(snapshot)
+        for org, entry in self._audit:
+            t.audit_ids.add((org, entry.audit_id))
+            t.audit.setdefault((org, entry.student_id), []).append(entry)
+        for org, event in self._events:
+            t.position += 1
+            t.event_ids.add((org, event.event_id))
+            t.outbox.setdefault(org, []).append(
+                OutboxEntry(position=t.position, event=event)
+            )
+        for key, when in self._deliveries.items():
+            if key in t.event_ids:
+                t.deliveries.setdefault(key, when)
+
+    # -- helpers for the repositories ---------------------------------------------
+
+    def _versioned(self, key: tuple[str, ...]) -> Versioned[Any] | None:
+        self.check()
+        written = self._writes.get(key)
+        if written is not None:
+            return Versioned(record=written[2], version=written[1])
+        with self._store._lock:
+            found = self._store._tables.versioned.get(key)
+        self._read_versions.setdefault(key, found.version if found else 0)
+        return found
+
+    def _put(self, key: tuple[str, ...], record: Any, expected: int) -> int:
+        self.check()
+        written = self._writes.get(key)
+        if written is not None:
+            base, current = written[0], written[1]
+        else:
+            with self._store._lock:
+                found = self._store._tables.versioned.get(key)
+            base = current = found.version if found else 0
+        if current != expected:
+            raise ConflictError(
+                f"{key[0]} {key[1:]} is at version {current}, not {expected}"
+            )
+        self._writes[key] = (base, expected + 1, record)
+        return expected + 1
+
+
+class _Progress:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def steps(
+        self, organization_id: str, student_id: str, assignment_id: str
+    ) -> Mapping[str, Versioned[StepProgress]]:
+        uow = self._uow
+        uow.check()
+        group = (organization_id, student_id, assignment_id)
+        with uow._store._lock:
+            committed = uow._store._tables.steps.get(group, {})
+        uow._read_groups.setdefault(group, {k: r.version for k, r in committed.items()})
+        result = dict(committed)
+        for step_id, (_, version, record) in uow._step_writes.get(group, {}).items():
+            result[step_id] = Versioned(record=record, version=version)
+        return result
+
+    def assignment(
+        self, organization_id: str, student_id: str, assignment_id: str
+    ) -> Versioned[AssignmentProgress] | None:
+        return self._uow._versioned(
+            ("assignment", organization_id, student_id, assignment_id)
+        )
+
+    def assignments_for_student(
+        self, organization_id: str, student_id: str
+    ) -> tuple[Versioned[AssignmentProgress], ...]:
+        uow = self._uow
+        uow.check()
+        with uow._store._lock:
+            ids = set(
+                uow._store._tables.assignments_by_student.get(
+                    (organization_id, student_id), ()
+                )
+            )
+        ids.update(
+            key[3]
+            for key in uow._writes
+            if key[0] == "assignment" and key[1:3] == (organization_id, student_id)
+        )
+        found = (self.assignment(organization_id, student_id, a) for a in sorted(ids))
+        return tuple(r for r in found if r is not None)
+
+    def sequence(
+        self, organization_id: str, student_id: str, sequence_id: str
+    ) -> Versioned[SequenceProgress] | None:
+        return self._uow._versioned(
+            ("sequence", organization_id, student_id, sequence_id)
+        )
+
+    def put_step(
+        self, organization_id: str, record: StepProgress, *, expected_version: int
+    ) -> int:
+        uow = self._uow
+        uow.check()
+        group = (organization_id, record.student_id, record.assignment_id)
+        writes = uow._step_writes.get(group)
+        written = writes.get(record.step_id) if writes else None
+        if written is not None:
+            base, current = written[0], written[1]
+        else:
+            with uow._store._lock:
+                found = uow._store._tables.steps.get(group, {}).get(record.step_id)
+            base = current = found.version if found else 0
+        if current != expected_version:
+            raise ConflictError(
+                f"step {record.step_id!r} of {group} is at version {current},"
+                f" not {expected_version}"
+            )
+        uow._step_writes.setdefault(group, {})[record.step_id] = (
+            base,
+            expected_version + 1,
+            record,
+        )
+        return expected_version + 1
+
+    def put_assignment(
+        self,
+        organization_id: str,
+        record: AssignmentProgress,
+        *,
+        expected_version: int,
+    ) -> int:
+        key = ("assignment", organization_id, record.student_id, record.assignment_id)
+        return self._uow._put(key, record, expected_version)
+
+    def put_sequence(
+        self, organization_id: str, record: SequenceProgress, *, expected_version: int
+    ) -> int:
+        key = ("sequence", organization_id, record.student_id, record.sequence_id)
+        return self._uow._put(key, record, expected_version)
+
+
+class _Summaries:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(
+        self, organization_id: str, student_id: str
+    ) -> Versioned[StudentProgressSummary] | None:
+        return self._uow._versioned(("summary", organization_id, student_id))
+
+    def put(
+        self,
+        organization_id: str,
+        record: StudentProgressSummary,
+        *,
+        expected_version: int,
+    ) -> int:
+        if record.organization_id != organization_id:
+            raise InvalidInputError(
+                "organization_id",
+                record.organization_id,
+                f"D19: the summary belongs to organization {organization_id!r}",
+            )
+        key = ("summary", organization_id, record.student_id)
+        return self._uow._put(key, record, expected_version)
+
+
+class _Commands:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def contains(self, organization_id: str, command_id: str) -> bool:
+        return self.get(organization_id, command_id) is not None
+
+    def get(self, organization_id: str, command_id: str) -> CommandRecord | None:
+        uow = self._uow
+        uow.check()
+        key = (organization_id, command_id)
+        found = uow._commands.get(key)
+        if found is None:
+            with uow._store._lock:
+                found = uow._store._tables.commands.get(key)
+        return found
+
+    def append(self, organization_id: str, entry: CommandRecord) -> None:
+        if self.contains(organization_id, entry.command_id):
+            raise ConflictError(f"command_id={entry.command_id!r} is already logged")
+        self._uow._commands[(organization_id, entry.command_id)] = entry
+
+
+class _Attempts:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def append(self, organization_id: str, attempt: Attempt) -> None:
+        uow = self._uow
+        uow.check()
+        key = (organization_id, attempt.attempt_id)
+        with uow._store._lock:
+            taken = key in uow._store._tables.attempt_ids
+        if taken or ("attempt", *key) in uow._appended:
+            raise ConflictError(f"attempt_id={attempt.attempt_id!r} is logged")
+        uow._appended.add(("attempt", *key))
+        uow._attempts.append((organization_id, attempt))
+
+    def for_assignment(
+        self, organization_id: str, student_id: str, assignment_id: str
+    ) -> tuple[Attempt, ...]:
+        uow = self._uow
+        uow.check()
+        with uow._store._lock:
+            committed = list(
+                uow._store._tables.attempts.get(
+                    (organization_id, student_id, assignment_id), ()
+                )
+            )
+        mine = [
+            a
+            for o, a in uow._attempts
+            if o == organization_id
+            and a.student_id == student_id
+            and a.assignment_id == assignment_id
+        ]
+        return (*committed, *mine)
+
+
+class _Snapshots:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def append(self, organization_id: str, snapshot: ProgressSnapshot) -> None:
+        uow = self._uow
+        uow.check()
+        key = (organization_id, snapshot.snapshot_id)
+        with uow._store._lock:
+            taken = key in uow._store._tables.snapshot_ids
+        if taken or ("snapshot", *key) in uow._appended:
+            raise ConflictError(f"snapshot_id={snapshot.snapshot_id!r} exists")
+        uow._appended.add(("snapshot", *key))
+        uow._snapshots.append((organization_id, snapshot))
+
+    def for_student(
+        self, organization_id: str, student_id: str
+    ) -> tuple[ProgressSnapshot, ...]:
+        uow = self._uow
+        uow.check()
+        with uow._store._lock:
+            committed = list(
+                uow._store._tables.snapshots.get((organization_id, student_id), ())
+            )
+        mine = [
+            s
+            for o, s in uow._snapshots
+            if o == organization_id and s.student_id == student_id
+        ]
+        return (*committed, *mine)
+
+
+class _Audit:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def append(self, organization_id: str, entry: AuditEntry) -> None:
+        uow = self._uow
+        uow.check()
+        key = (organization_id, entry.audit_id)
+        with uow._store._lock:
+            taken = key in uow._store._tables.audit_ids
+        if taken or ("audit", *key) in uow._appended:
+            raise ConflictError(f"audit_id={entry.audit_id!r} exists")
+        uow._appended.add(("audit", *key))
+        uow._audit.append((organization_id, entry))
+
+    def for_student(
+        self, organization_id: str, student_id: str
+    ) -> tuple[AuditEntry, ...]:
+        uow = self._uow
+        uow.check()
+        with uow._store._lock:
+            committed = list(
+                uow._store._tables.audit.get((organization_id, student_id), ())
+            )
+        mine = [
+            e
+            for o, e in uow._audit
+            if o == organization_id and e.student_id == student_id
+        ]
+        return (*committed, *mine)
+
+
+class _Outbox:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def append(self, organization_id: str, events: Sequence[Event]) -> None:
+        uow = self._uow
+        uow.check()
+        keys = [("event", organization_id, e.event_id) for e in events]
+        with uow._store._lock:
+            committed = uow._store._tables.event_ids
+            taken = [k for k in keys if k[1:] in committed or k in uow._appended]
+        if taken or len(set(keys)) != len(keys):
+            raise ConflictError(f"event ids already in the outbox: {taken or keys}")
+        uow._appended.update(keys)
+        uow._events.extend((organization_id, e) for e in events)
+
+    def _all(self, organization_id: str) -> tuple[list[OutboxEntry], set[str]]:
+        uow = self._uow
+        uow.check()
+        with uow._store._lock:
+            tables = uow._store._tables
+            committed = list(tables.outbox.get(organization_id, ()))
+            delivered = {
+                event_id
+                for (org, event_id) in tables.deliveries
+                if org == organization_id
+            }
+            position = tables.position
+        # This transaction's own events, after everything committed so far.
+        for org, event in uow._events:
+            if org == organization_id:
+                position += 1
+                committed.append(OutboxEntry(position=position, event=event))
+        delivered.update(e for (o, e) in uow._deliveries if o == organization_id)
+        return committed, delivered
+
+    def pending(self, organization_id: str, *, limit: int) -> tuple[OutboxEntry, ...]:
+        entries, delivered = self._all(organization_id)
+        waiting = (e for e in entries if e.event_id not in delivered)
+        return tuple(e for _, e in zip(range(max(limit, 0)), waiting, strict=False))
+
+    def mark_delivered(
+        self,
+        organization_id: str,
+        event_ids: Iterable[str],
+        *,
+        delivered_at: datetime,
+    ) -> None:
+        uow = self._uow
+        uow.check()
+        for event_id in event_ids:
+            uow._deliveries.setdefault((organization_id, event_id), delivered_at)
+
+    def entries(
+        self, organization_id: str, *, after: int = 0, limit: int | None = None
+    ) -> tuple[OutboxEntry, ...]:
+        entries, _ = self._all(organization_id)
+        found = [e for e in entries if e.position > after]
+        return tuple(found if limit is None else found[: max(limit, 0)])
+
+
+class InMemoryCatalog:
+    """A :class:`~mlc_progress._ports.StructureCatalog` held in memory.
+
+    Structures are added, never replaced: an assignment's reads return its
+    highest ``version``; a sequence's reads return the one added last.
+
+    >>> from datetime import datetime, UTC
+    >>> from mlc_progress import Stage, StepDefinition
+    >>> catalog = InMemoryCatalog()
+    >>> catalog.add_assignment("org-1", AssignmentStructure(
+    ...     assignment_id="a1", created_at=datetime(2026, 9, 1, tzinfo=UTC),
+    ...     steps=(StepDefinition(step_id="s1", element_id="g1",
+    ...                           stage=Stage.PLAY, target_score=80),)))
+    >>> catalog.assignment("org-1", "a1").steps[0].step_id
+    's1'
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._assignments: dict[tuple[str, str], dict[int, AssignmentStructure]] = {}
+        self._sequences: dict[tuple[str, str], list[SequenceStructure]] = {}
+
+    def add_assignment(
+        self, organization_id: str, structure: AssignmentStructure
+    ) -> None:
+        """Add ``structure``; the same version with other content raises
+        :class:`ConflictError` (a version, once published, is fixed)."""
+        key = (organization_id, structure.assignment_id)
+        with self._lock:
+            versions = self._assignments.setdefault(key, {})
+            existing = versions.get(structure.version)
+            if existing is not None and existing != structure:
+                raise ConflictError(
+                    f"assignment {structure.assignment_id!r} version"
+                    f" {structure.version} already exists with other content"
+                )
+            versions[structure.version] = structure
+
+    def add_sequence(self, organization_id: str, structure: SequenceStructure) -> None:
+        """Add ``structure``; it replaces earlier ones for reads."""
+        with self._lock:
+            history = self._sequences.setdefault(
+                (organization_id, structure.sequence_id), []
+            )
+            if not history or history[-1] != structure:
+                history.append(structure)
+
+    def assignment(
+        self, organization_id: str, assignment_id: str
+    ) -> AssignmentStructure:
+        with self._lock:
+            versions = self._assignments.get((organization_id, assignment_id))
+            if versions:
+                return versions[max(versions)]
+        raise NotFoundError(
+            f"assignment_id={assignment_id!r} is not in organization"
+            f" {organization_id!r}"
+        )
+
+    def sequence(self, organization_id: str, sequence_id: str) -> SequenceStructure:
+        with self._lock:
+            history = self._sequences.get((organization_id, sequence_id))
+            if history:
+                return history[-1]
+        raise NotFoundError(
+            f"sequence_id={sequence_id!r} is not in organization {organization_id!r}"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Published:
+    """One event an :class:`InMemoryEventSink` received."""
+
+    organization_id: str
+    destination: Destination
+    envelope: Mapping[str, Any] = attrs.field(hash=False)
+
+
+class InMemoryEventSink:
+    """An :class:`~mlc_progress._ports.EventSink` that keeps what it receives.
+
+    >>> sink = InMemoryEventSink()
+    >>> sink.published
+    []
+    """
+
+    def __init__(self) -> None:
+        self.published: list[Published] = []
+        self._lock = threading.Lock()
+
+    def publish(
+        self,
+        organization_id: str,
+        destination: Destination,
+        envelope: Mapping[str, Any],
+    ) -> None:
+        with self._lock:
+            self.published.append(
+                Published(
+                    organization_id=organization_id,
+                    destination=destination,
+                    envelope=envelope,
+                )
+            )
+
+    def envelopes(self, destination: Destination | None = None) -> list[Any]:
+        """The envelopes received, optionally for one destination."""
+        return [
+            p.envelope
+            for p in self.published
+            if destination is None or p.destination is destination
+        ]
+
+
+attrs.resolve_types(Published)

@@ -1,0 +1,1083 @@
+"""SQLite adapters: the embedded default, on the standard library's ``sqlite3``.
+
+One database file holds every port. Write transactions start with
+``BEGIN IMMEDIATE``, so a read-modify-write holds the write lock from its
+first read; a writer that waits longer than ``busy_timeout_ms`` gets a
+:class:`StorageError` with ``retryable=True``, which the service retries.
+The journal is WAL. ``synchronous="NORMAL"`` (the default) survives a crash
+of the process at any moment; ``synchronous="FULL"`` also survives a power
+loss, at the price of an fsync per commit.
+
+Records are stored as JSON made by the one converter
+(:mod:`mlc_progress._serialization`), beside indexed key columns; every key
+starts with ``organization_id``. Append-only tables have triggers that abort
+any ``UPDATE`` or ``DELETE``. The schema is versioned: ``schema_migrations``
+lists the migrations applied, and opening a store applies the missing ones.
+Driver errors come out as the library's errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+import types
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, NoReturn, Self, TypeVar
+
+from .._commands import AuditEntry
+from .._errors import ConflictError, InvalidInputError, NotFoundError, StorageError
+from .._events import Event
+from .._ports import COMMAND_TYPES, CommandRecord, OutboxEntry, Versioned
+from .._records import (
+    AssignmentProgress,
+    ProgressSnapshot,
+    SequenceProgress,
+    StepProgress,
+    StudentProgressSummary,
+)
+from .._serialization import event_from_dict, event_to_dict, structure, unstructure
+from .._structure import AssignmentStructure, Attempt, SequenceStructure
+
+__all__ = [
+    "APPEND_ONLY_TABLES",
+    "MIGRATIONS",
+    "SQLiteCatalog",
+    "SQLiteStore",
+    "SQLiteUnitOfWork",
+]
+
+T = TypeVar("T")
+
+#: Tables whose rows are never updated or deleted (triggers enforce it).
+APPEND_ONLY_TABLES = (
+    "schema_migrations",
+    "command_log",
+    "attempt_log",
+    "snapshots",
+    "audit_log",
+    "outbox",
+    "outbox_deliveries",
+    "assignment_structures",
+    "sequence_structures",
+)
+
+
+def _append_only(table: str) -> tuple[str, ...]:
+    return tuple(
+        f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+        for verb in ("UPDATE", "DELETE")
+    )
+
+
+_SCHEMA_1 = (
+    """CREATE TABLE step_progress (
+        organization_id TEXT NOT NULL, student_id TEXT NOT NULL,
+        assignment_id TEXT NOT NULL, step_id TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version > 0), body TEXT NOT NULL,
+        PRIMARY KEY (organization_id, student_id, assignment_id, step_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE assignment_progress (
+        organization_id TEXT NOT NULL, student_id TEXT NOT NULL,
+        assignment_id TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version > 0), body TEXT NOT NULL,
+        PRIMARY KEY (organization_id, student_id, assignment_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE sequence_progress (
+        organization_id TEXT NOT NULL, student_id TEXT NOT NULL,
+        sequence_id TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version > 0), body TEXT NOT NULL,
+        PRIMARY KEY (organization_id, student_id, sequence_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE student_summaries (
+        organization_id TEXT NOT NULL, student_id TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version > 0), body TEXT NOT NULL,
+        PRIMARY KEY (organization_id, student_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE command_log (
+        organization_id TEXT NOT NULL, command_id TEXT NOT NULL,
+        kind TEXT NOT NULL, body TEXT NOT NULL, recorded_at TEXT NOT NULL,
+        PRIMARY KEY (organization_id, command_id)
+    ) WITHOUT ROWID""",
+    # Rowid tables below: the rowid keeps the order of appends.
+    """CREATE TABLE attempt_log (
+        organization_id TEXT NOT NULL, attempt_id TEXT NOT NULL,
+        student_id TEXT NOT NULL, assignment_id TEXT NOT NULL,
+        step_id TEXT NOT NULL, attempted_at TEXT NOT NULL, body TEXT NOT NULL,
+        PRIMARY KEY (organization_id, attempt_id)
+    )""",
+    """CREATE INDEX attempt_log_by_assignment
+        ON attempt_log (organization_id, student_id, assignment_id)""",
+    """CREATE TABLE snapshots (
+        organization_id TEXT NOT NULL, snapshot_id TEXT NOT NULL,
+        student_id TEXT NOT NULL, scope_type TEXT NOT NULL,
+        scope_id TEXT NOT NULL, snapshot_date TEXT NOT NULL, body TEXT NOT NULL,
+        PRIMARY KEY (organization_id, snapshot_id)
+    )""",
+    "CREATE INDEX snapshots_by_student ON snapshots (organization_id, student_id)",
+    """CREATE TABLE audit_log (
+        organization_id TEXT NOT NULL, audit_id TEXT NOT NULL,
+        student_id TEXT NOT NULL, occurred_at TEXT NOT NULL, body TEXT NOT NULL,
+        PRIMARY KEY (organization_id, audit_id)
+    )""",
+    "CREATE INDEX audit_log_by_student ON audit_log (organization_id, student_id)",
+    """CREATE TABLE outbox (
+        organization_id TEXT NOT NULL, event_id TEXT NOT NULL,
+        student_id TEXT, event TEXT NOT NULL,
+        destination TEXT NOT NULL, body TEXT NOT NULL,
+        PRIMARY KEY (organization_id, event_id)
+    )""",
+    "CREATE INDEX outbox_by_organization ON outbox (organization_id)",
+    """CREATE TABLE outbox_deliveries (
+        organization_id TEXT NOT NULL, event_id TEXT NOT NULL,
+        delivered_at TEXT NOT NULL,
+        PRIMARY KEY (organization_id, event_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE assignment_structures (
+        organization_id TEXT NOT NULL, assignment_id TEXT NOT NULL,
+        version INTEGER NOT NULL, body TEXT NOT NULL,
+        PRIMARY KEY (organization_id, assignment_id, version)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE sequence_structures (
+        organization_id TEXT NOT NULL, sequence_id TEXT NOT NULL,
+        revision INTEGER NOT NULL, body TEXT NOT NULL,
+        PRIMARY KEY (organization_id, sequence_id, revision)
+    ) WITHOUT ROWID""",
+    *(sql for table in APPEND_ONLY_TABLES for sql in _append_only(table)),
+)
+
+#: The schema, as numbered migrations; a database records those it applied.
+MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (1, "progress records, logs, outbox and catalog", _SCHEMA_1),
+)
+
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in _BUSY_CODES
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _translate(exc: sqlite3.Error, what: str) -> NoReturn:
+    """Raise the library's error for a driver error."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        if "append-only" in str(exc):
+            raise StorageError(f"{what}: {exc}") from exc
+        raise ConflictError(f"{what}: {exc}") from exc
+    if _is_busy(exc):
+        raise StorageError(
+            f"{what}: the database is busy ({exc}); try again", retryable=True
+        ) from exc
+    raise StorageError(f"{what}: {exc}") from exc
+
+
+def _loads(what: str, body: str) -> Any:
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(what, body[:80], f"stored JSON ({exc})") from None
+
+
+def _encode(record: Any) -> str:
+    return json.dumps(unstructure(record), separators=(",", ":"), ensure_ascii=False)
+
+
+class SQLiteStore:
+    """Every port in one SQLite database file.
+
+    ``synchronous`` is ``"NORMAL"`` (the default: every committed transaction
+    survives a crash of the process) or ``"FULL"`` (it also survives a power
+    loss or an operating-system crash). ``busy_timeout_ms`` is how long a
+    writer waits for the write lock before a retryable :class:`StorageError`.
+    ``connection_factory`` is passed to :func:`sqlite3.connect` (a seam for
+    tests that inject driver failures). Each thread uses its own connection;
+    a forked process opens its own.
+
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     with SQLiteStore(pathlib.Path(folder) / "progress.db") as store:
+    ...         store.schema_version()
+    1
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        busy_timeout_ms: int = 5000,
+        connection_factory: type[sqlite3.Connection] = sqlite3.Connection,
+        cache_size: int = 4096,
+    ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise InvalidInputError(
+                "synchronous", synchronous, "NORMAL (process-crash safe) or FULL"
+            )
+        if not (
+            isinstance(busy_timeout_ms, int)
+            and not isinstance(busy_timeout_ms, bool)
+            and busy_timeout_ms >= 0
+        ):
+            raise InvalidInputError(
+                "busy_timeout_ms", busy_timeout_ms, "a non-negative integer"
+            )
+        if not (
+            isinstance(cache_size, int)
+            and not isinstance(cache_size, bool)
+            and cache_size > 0
+        ):
+            raise InvalidInputError("cache_size", cache_size, "a positive integer")
+        text = os.fspath(path)
+        if text == ":memory:" or text.startswith("file::memory:") or not text:
+            raise InvalidInputError(
+                "path", text, "a database file (use InMemoryStore for memory)"
+            )
+        self._path = Path(text)
+        self._synchronous = synchronous
+        self._busy_timeout_ms = busy_timeout_ms
+        self._factory = connection_factory
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[tuple[int, sqlite3.Connection]] = []
+        self._cache: dict[tuple[type, str], Any] = {}
+        self._records: dict[tuple[str, ...], tuple[str, Any]] = {}
+        self._cache_size = cache_size
+        self._last_encoded: tuple[Any, str] | None = None
+        self._outbox_floors: dict[str, int] = {}
+        self._closed = False
+        self.catalog = SQLiteCatalog(self)
+        self._migrate()
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def synchronous(self) -> str:
+        return self._synchronous
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every connection this store opened (in this process)."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+            self._closed = True
+        pid = os.getpid()
+        for opened_in, conn in connections:
+            # A connection inherited through fork belongs to the parent.
+            if opened_in == pid:
+                conn.close()
+
+    def unit_of_work(self) -> SQLiteUnitOfWork:
+        """A new transaction over this store (enter it with ``with``)."""
+        return SQLiteUnitOfWork(self)
+
+    def schema_version(self) -> int:
+        """The number of the last migration applied to the database."""
+        row = self._read("SELECT max(version) FROM schema_migrations", ())
+        return int(row[0][0] or 0)
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check``: ``"ok"`` for a sound database file."""
+        rows = self._read("PRAGMA integrity_check", ())
+        return "\n".join(str(r[0]) for r in rows)
+
+    # -- connections ----------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StorageError(f"the store for {self._path} is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        pid = os.getpid()
+        if conn is not None and self._local.pid == pid:
+            return conn
+        try:
+            conn = sqlite3.connect(
+                self._path,
+                timeout=self._busy_timeout_ms / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+                factory=self._factory,
+            )
+        except sqlite3.Error as exc:
+            _translate(exc, f"opening {self._path}")
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StorageError(f"{self._path}: WAL journal unavailable ({mode})")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.Error):
+                _translate(exc, f"opening {self._path}")
+            raise
+        self._local.conn = conn
+        self._local.pid = pid
+        self._local.owner = None
+        with self._lock:
+            self._connections.append((pid, conn))
+        return conn
+
+    def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        conn = self._connection()
+        try:
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            _translate(exc, "reading")
+
+    def _migrate(self) -> None:
+        conn = self._connection()
+        latest = MIGRATIONS[-1][0]
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                    " applied_at TEXT NOT NULL)"
+                )
+                row = conn.execute("SELECT max(version) FROM schema_migrations")
+                current = int(row.fetchone()[0] or 0)
+                if current > latest:
+                    raise StorageError(
+                        f"{self._path} has schema version {current}; this library"
+                        f" knows up to {latest}: upgrade mlc_progress"
+                    )
+                for version, name, statements in MIGRATIONS:
+                    if version <= current:
+                        continue
+                    for statement in statements:
+                        conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO schema_migrations VALUES"
+                        " (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                        (version, name),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            _translate(exc, f"migrating {self._path}")
+
+    # -- decoding ---------------------------------------------------------------------
+
+    # Structuring a record (its D4 validation included) is the costly part of
+    # a read. Two caches avoid it; both compare the exact stored text, so
+    # neither can serve a stale record: current records are kept by their key
+    # with the body last read or written, everything else by its body.
+
+    def _decode_record(self, key: tuple[str, ...], cls: type[T], body: str) -> T:
+        """The current record stored under ``key`` with ``body``."""
+        hit = self._records.get(key)
+        if hit is not None and hit[0] == body:
+            found: T = hit[1]
+            return found
+        record = structure(_loads(cls.__name__, body), cls)
+        self._keep(key, body, record)
+        return record
+
+    def _encode_record(self, key: tuple[str, ...], record: Any) -> str:
+        """The body to store under ``key``; the next read of it is free."""
+        body = _encode(record)
+        self._keep(key, body, record)
+        return body
+
+    def _keep(self, key: tuple[str, ...], body: str, record: Any) -> None:
+        if len(self._records) >= self._cache_size:
+            self._records.clear()
+        self._records[key] = (body, record)
+
+    def _decode(self, cls: type[T], body: str) -> T:
+        """A record from its stored JSON; parsed once per distinct body."""
+        found: T | None = self._cache.get((cls, body))
+        if found is None:
+            found = structure(_loads(cls.__name__, body), cls)
+            self._remember(cls, body, found)
+        return found
+
+    def _decode_event(self, body: str) -> Event:
+        """An event from its stored D23 envelope, cached like records."""
+        # Events are cached under the OutboxEntry class, their stored form.
+        found: Event | None = self._cache.get((OutboxEntry, body))
+        if found is None:
+            found = event_from_dict(_loads("outbox", body))
+            self._remember(OutboxEntry, body, found)
+        return found
+
+    def _remember(self, cls: type, body: str, record: Any) -> None:
+        if len(self._cache) >= self._cache_size:
+            self._cache.clear()
+        self._cache[(cls, body)] = record
+
+    def _encode(self, record: Any) -> str:
+        """The stored JSON of a log entry.
+
+        The last one encoded is remembered: an attempt goes to the command
+        log and to the attempt log, and is encoded once.
+        """
+        last = self._last_encoded
+        if last is not None and last[0] is record:
+            return last[1]
+        body = _encode(record)
+        self._last_encoded = (record, body)
+        return body
+
+
+class SQLiteUnitOfWork:
+    """One ``BEGIN IMMEDIATE`` transaction on this thread's connection."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+        self._conn: sqlite3.Connection | None = None
+        self._marked = False
+        self.progress = _Progress(self)
+        self.summaries = _Summaries(self)
+        self.commands = _Commands(self)
+        self.attempts = _Attempts(self)
+        self.snapshots = _Snapshots(self)
+        self.audit = _Audit(self)
+        self.outbox = _Outbox(self)
+
+    def __enter__(self) -> Self:
+        if self._conn is not None:
+            raise StorageError("this unit of work is already in a transaction")
+        store = self._store
+        conn = store._connection()
+        local = store._local
+        if local.owner is not None:
+            raise StorageError("another unit of work is open on this thread")
+        if conn.in_transaction:
+            # Left over from a rollback that failed: finish it first.
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                _translate(exc, "rolling back")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            _translate(exc, "beginning a transaction")
+        local.owner = self
+        self._conn = conn
+        self._marked = False
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        self._conn = None
+        self._store._local.owner = None
+        # Nothing was committed either way; if this rollback fails, the next
+        # transaction on this connection rolls back whatever is left.
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+    def commit(self) -> None:
+        self._run("COMMIT", (), "committing")
+        self._conn = None
+        self._store._local.owner = None
+
+    def _require(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StorageError(
+                "no transaction: use the unit of work as `with uow:` and call"
+                " commit() inside the block"
+            )
+        return self._conn
+
+    def _run(self, sql: str, params: Sequence[Any], what: str) -> sqlite3.Cursor:
+        conn = self._require()
+        try:
+            return conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            _translate(exc, what)
+
+    def _decode(self, cls: type[T], body: str) -> T:
+        return self._store._decode(cls, body)
+
+    def _put(
+        self,
+        table: str,
+        keys: Mapping[str, str],
+        record: Any,
+        expected: int,
+        what: str,
+    ) -> int:
+        body = self._store._encode_record((table, *keys.values()), record)
+        if expected == 0:
+            columns = ", ".join(keys)
+            marks = ", ".join("?" for _ in keys)
+            try:
+                self._run(
+                    f"INSERT INTO {table} ({columns}, version, body)"
+                    f" VALUES ({marks}, 1, ?)",
+                    (*keys.values(), body),
+                    what,
+                )
+            except ConflictError:
+                raise ConflictError(
+                    f"{what}: the record exists; version 0 is stale"
+                ) from None
+            return 1
+        where = " AND ".join(f"{k} = ?" for k in keys)
+        cursor = self._run(
+            f"UPDATE {table} SET version = ?, body = ? WHERE {where} AND version = ?",
+            (expected + 1, body, *keys.values(), expected),
+            what,
+        )
+        if cursor.rowcount != 1:
+            raise ConflictError(f"{what}: the stored version is not {expected}")
+        return expected + 1
+
+
+class _Progress:
+    def __init__(self, uow: SQLiteUnitOfWork) -> None:
+        self._uow = uow
+
+    def steps(
+        self, organization_id: str, student_id: str, assignment_id: str
+    ) -> Mapping[str, Versioned[StepProgress]]:
+        uow = self._uow
+        rows = uow._run(
+            "SELECT step_id, version, body FROM step_progress WHERE"
+            " organization_id = ? AND student_id = ? AND assignment_id = ?",
+            (organization_id, student_id, assignment_id),
+            "reading step progress",
+        ).fetchall()
+        decode = uow._store._decode_record
+        key = ("step_progress", organization_id, student_id, assignment_id)
+        return {
+            step_id: Versioned(
+                record=decode((*key, step_id), StepProgress, body), version=version
+            )
+            for step_id, version, body in rows
+        }
+
+    def assignment(
+        self, organization_id: str, student_id: str, assignment_id: str
+    ) -> Versioned[AssignmentProgress] | None:
+        row = self._uow._run(
+            "SELECT version, body FROM assignment_progress WHERE"
+            " organization_id = ? AND student_id = ? AND assignment_id = ?",
+            (organization_id, student_id, assignment_id),
+            "reading assignment progress",
+        ).fetchone()
+        if row is None:
+            return None
+        key = ("assignment_progress", organization_id, student_id, assignment_id)
+        return Versioned(
+            record=self._uow._store._decode_record(key, AssignmentProgress, row[1]),
+            version=row[0],
+        )
+
+    def assignments_for_student(
+        self, organization_id: str, student_id: str
+    ) -> tuple[Versioned[AssignmentProgress], ...]:
+        rows = self._uow._run(
+            "SELECT assignment_id, version, body FROM assignment_progress WHERE"
+            " organization_id = ? AND student_id = ? ORDER BY assignment_id",
+            (organization_id, student_id),
+            "reading assignment progress",
+        ).fetchall()
+        decode = self._uow._store._decode_record
+        key = ("assignment_progress", organization_id, student_id)
+        return tuple(
+            Versioned(record=decode((*key, a), AssignmentProgress, b), version=v)
+            for a, v, b in rows
+        )
+
+    def sequence(
+        self, organization_id: str, student_id: str, sequence_id: str
+    ) -> Versioned[SequenceProgress] | None:
+        row = self._uow._run(
+            "SELECT version, body FROM sequence_progress WHERE"
+            " organization_id = ? AND student_id = ? AND sequence_id = ?",
+            (organization_id, student_id, sequence_id),
+            "reading sequence progress",
+        ).fetchone()
+        if row is None:
+            return None
+        key = ("sequence_progress", organization_id, student_id, sequence_id)
+        return Versioned(
+            record=self._uow._store._decode_record(key, SequenceProgress, row[1]),
+            version=row[0],
+        )
+
+    def put_step(
+        self, organization_id: str, record: StepProgress, *, expected_version: int
+    ) -> int:
+        return self._uow._put(
+            "step_progress",
+            {
+                "organization_id": organization_id,
+                "student_id": record.student_id,
+                "assignment_id": record.assignment_id,
+                "step_id": record.step_id,
+            },
+            record,
+            expected_version,
+            f"writing step {record.step_id!r}",
+        )
+
+    def put_assignment(
+        self,
+        organization_id: str,
+        record: AssignmentProgress,
+        *,
+        expected_version: int,
+    ) -> int:
+        return self._uow._put(
+            "assignment_progress",
+            {
+                "organization_id": organization_id,
+                "student_id": record.student_id,
+                "assignment_id": record.assignment_id,
+            },
+            record,
+            expected_version,
+            f"writing assignment {record.assignment_id!r}",
+        )
+
+    def put_sequence(
+        self, organization_id: str, record: SequenceProgress, *, expected_version: int
+    ) -> int:
+        return self._uow._put(
+            "sequence_progress",
+            {
+                "organization_id": organization_id,
+                "student_id": record.student_id,
+                "sequence_id": record.sequence_id,
+            },
+            record,
+            expected_version,
+            f"writing sequence {record.sequence_id!r}",
+        )
+
+
+class _Summaries:
+    def __init__(self, uow: SQLiteUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(
+        self, organization_id: str, student_id: str
+    ) -> Versioned[StudentProgressSummary] | None:
+        row = self._uow._run(
+            "SELECT version, body FROM student_summaries WHERE"
+            " organization_id = ? AND student_id = ?",
+            (organization_id, student_id),
+            "reading a student summary",
+        ).fetchone()
+        if row is None:
+            return None
+        key = ("student_summaries", organization_id, student_id)
+        return Versioned(
+            record=self._uow._store._decode_record(key, StudentProgressSummary, row[1]),
+            version=row[0],
+        )
+
+    def put(
+        self,
+        organization_id: str,
+        record: StudentProgressSummary,
+        *,
+        expected_version: int,
+    ) -> int:
+        if record.organization_id != organization_id:
+            raise InvalidInputError(
+                "organization_id",
+                record.organization_id,
+                f"D19: the summary belongs to organization {organization_id!r}",
+            )
+        return self._uow._put(
+            "student_summaries",
+            {"organization_id": organization_id, "student_id": record.student_id},
+            record,
+            expected_version,
+            f"writing the summary of {record.student_id!r}",
+        )
+
+
+class _Commands:
+    def __init__(self, uow: SQLiteUnitOfWork) -> None:
+        self._uow = uow
+
+    def contains(self, organization_id: str, command_id: str) -> bool:
+        row = self._uow._run(
+            "SELECT 1 FROM command_log WHERE organization_id = ? AND command_id = ?",
+            (organization_id, command_id),
+            "reading the command log",
+        ).fetchone()
+        return row is not None
+
+    def get(self, organization_id: str, command_id: str) -> CommandRecord | None:
+        uow = self._uow
+        row = uow._run(
+            "SELECT kind, body, recorded_at FROM command_log"
+            " WHERE organization_id = ? AND command_id = ?",
+            (organization_id, command_id),
+            "reading the command log",
+        ).fetchone()
+        if row is None:
+            return None
+        kind, body, recorded_at = row
+        cls = COMMAND_TYPES.get(kind)
+        if cls is None:
+            raise StorageError(f"command_log: unknown command kind {kind!r}")
+        return CommandRecord(
+            command_id=command_id,
+            command=uow._decode(cls, body),
+            recorded_at=datetime.fromisoformat(recorded_at),
+        )
+
+    def append(self, organization_id: str, entry: CommandRecord) -> None:
+        try:
+            self._uow._run(
+                "INSERT INTO command_log VALUES (?, ?, ?, ?, ?)",
+                (
+                    organization_id,
+                    entry.command_id,
+                    entry.kind,
+                    self._uow._store._encode(entry.command),
+                    entry.recorded_at.isoformat(),
+                ),
+                "appending to the command log",
+            )
+        except ConflictError:
+            raise ConflictError(
+                f"command_id={entry.command_id!r} is already in the command log"
+            ) from None
+
+
+class _Attempts:
+    def __init__(self, uow: SQLiteUnitOfWork) -> None:
+        self._uow = uow
+
+    def append(self, organization_id: str, attempt: Attempt) -> None:
+        body = self._uow._store._encode(attempt)
+        try:
+            self._uow._run(
+                "INSERT INTO attempt_log VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    organization_id,
+                    attempt.attempt_id,
+                    attempt.student_id,
+                    attempt.assignment_id,
+                    attempt.step_id,
+                    attempt.attempted_at.isoformat(),
+                    body,
+                ),
+                "appending to the attempt log",
+            )
+        except ConflictError:
+            raise ConflictError(
+                f"attempt_id={attempt.attempt_id!r} is already in the attempt log"
+            ) from None
+
+    def for_assignment(
+        self, organization_id: str, student_id: str, assignment_id: str
+    ) -> tuple[Attempt, ...]:
+        uow = self._uow
+        rows = uow._run(
+            "SELECT body FROM attempt_log WHERE organization_id = ?"
+            " AND student_id = ? AND assignment_id = ? ORDER BY rowid",
+            (organization_id, student_id, assignment_id),
+            "reading the attempt log",
+        ).fetchall()
+        return tuple(uow._decode(Attempt, body) for (body,) in rows)
+
+
+class _Snapshots:
+    def __init__(self, uow: SQLiteUnitOfWork) -> None:
+        self._uow = uow
+
+    def append(self, organization_id: str, snapshot: ProgressSnapshot) -> None:
+        try:
+            self._uow._run(
+                "INSERT INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    organization_id,
+                    snapshot.snapshot_id,
+                    snapshot.student_id,
+                    snapshot.scope_type.value,
+                    snapshot.scope_id,
+                    snapshot.snapshot_date.isoformat(),
+                    _encode(snapshot),
+                ),
+                "appending a snapshot",
+            )
+        except ConflictError:
+            raise ConflictError(
+                f"snapshot_id={snapshot.snapshot_id!r} is already stored"
+            ) from None
+
+    def for_student(
+        self, organization_id: str, student_id: str
+    ) -> tuple[ProgressSnapshot, ...]:
+        uow = self._uow
+        rows = uow._run(
+            "SELECT body FROM snapshots WHERE organization_id = ?"
+            " AND student_id = ? ORDER BY rowid",
+            (organization_id, student_id),
+            "reading snapshots",
+        ).fetchall()
+        return tuple(uow._decode(ProgressSnapshot, body) for (body,) in rows)
+
+
+class _Audit:
+    def __init__(self, uow: SQLiteUnitOfWork) -> None:
+        self._uow = uow
+
+    def append(self, organization_id: str, entry: AuditEntry) -> None:
+        try:
+            self._uow._run(
+                "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?)",
+                (
+                    organization_id,
+                    entry.audit_id,
+                    entry.student_id,
+                    entry.occurred_at.isoformat(),
+                    _encode(entry),
+                ),
+                "appending to the audit log",
+            )
+        except ConflictError:
+            raise ConflictError(
+                f"audit_id={entry.audit_id!r} is already in the audit log"
+            ) from None
+
+    def for_student(
+        self, organization_id: str, student_id: str
+    ) -> tuple[AuditEntry, ...]:
+        uow = self._uow
+        rows = uow._run(
+            "SELECT body FROM audit_log WHERE organization_id = ?"
+            " AND student_id = ? ORDER BY rowid",
+            (organization_id, student_id),
+            "reading the audit log",
+        ).fetchall()
+        return tuple(uow._decode(AuditEntry, body) for (body,) in rows)
+
+
+class _Outbox:
+    def __init__(self, uow: SQLiteUnitOfWork) -> None:
+        self._uow = uow
+
+    def append(self, organization_id: str, events: Sequence[Event]) -> None:
+        for event in events:
+            body = json.dumps(
+                event_to_dict(event), separators=(",", ":"), ensure_ascii=False
+            )
+            try:
+                self._uow._run(
+                    "INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        organization_id,
+                        event.event_id,
+                        getattr(event, "student_id", None),
+                        type(event).name,
+                        type(event).destination.value,
+                        body,
+                    ),
+                    "appending to the outbox",
+                )
+            except ConflictError:
+                raise ConflictError(
+                    f"event_id={event.event_id!r} is already in the outbox"
+                ) from None
+
+    def _entries(self, rows: Iterable[tuple[int, str]]) -> tuple[OutboxEntry, ...]:
+        decode = self._uow._store._decode_event
+        return tuple(
+            OutboxEntry(position=position, event=decode(body))
+            for position, body in rows
+        )
+
+    def pending(self, organization_id: str, *, limit: int) -> tuple[OutboxEntry, ...]:
+        # Every entry before the first pending one seen by an earlier call is
+        # delivered for good (deliveries are never removed and new entries get
+        # larger rowids), so the scan starts there, not at the outbox's start.
+        floors = self._uow._store._outbox_floors
+        floor = floors.get(organization_id, 0)
+        rows = self._uow._run(
+            "SELECT o.rowid, o.body FROM outbox AS o WHERE o.organization_id = ?"
+            " AND o.rowid >= ? AND NOT EXISTS (SELECT 1 FROM outbox_deliveries"
+            " AS d WHERE d.organization_id = o.organization_id"
+            " AND d.event_id = o.event_id) ORDER BY o.rowid LIMIT ?",
+            (organization_id, floor, max(limit, 0)),
+            "reading the outbox",
+        ).fetchall()
+        if rows and not self._uow._marked:
+            # (Not after this transaction's own, uncommitted deliveries.)
+            floors[organization_id] = rows[0][0]
+        return self._entries(rows)
+
+    def mark_delivered(
+        self,
+        organization_id: str,
+        event_ids: Iterable[str],
+        *,
+        delivered_at: datetime,
+    ) -> None:
+        when = delivered_at.isoformat()
+        self._uow._marked = True
+        for event_id in event_ids:
+            self._uow._run(
+                "INSERT OR IGNORE INTO outbox_deliveries"
+                " SELECT organization_id, event_id, ? FROM outbox"
+                " WHERE organization_id = ? AND event_id = ?",
+                (when, organization_id, event_id),
+                "recording a delivery",
+            )
+
+    def entries(
+        self, organization_id: str, *, after: int = 0, limit: int | None = None
+    ) -> tuple[OutboxEntry, ...]:
+        rows = self._uow._run(
+            "SELECT rowid, body FROM outbox WHERE organization_id = ?"
+            " AND rowid > ? ORDER BY rowid LIMIT ?",
+            (organization_id, after, -1 if limit is None else max(limit, 0)),
+            "reading the outbox",
+        ).fetchall()
+        return self._entries(rows)
+
+
+class SQLiteCatalog:
+    """A :class:`~mlc_progress._ports.StructureCatalog` in the store's file.
+
+    Structures are appended, never replaced: an assignment's reads return
+    its highest ``version``; a sequence's reads return the one added last.
+    """
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+
+    @property
+    def store(self) -> SQLiteStore:
+        """The store whose file holds this catalog."""
+        return self._store
+
+    def _write(self, work: Any, what: str) -> None:
+        store = self._store
+        conn = store._connection()
+        if store._local.owner is not None:
+            raise StorageError(f"{what}: a unit of work is open on this thread")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                work(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            _translate(exc, what)
+
+    def add_assignment(
+        self, organization_id: str, structure: AssignmentStructure
+    ) -> None:
+        """Add ``structure``; the same version with other content raises
+        :class:`ConflictError` (a version, once published, is fixed)."""
+        store = self._store
+
+        def work(conn: sqlite3.Connection) -> None:
+            row = conn.execute(
+                "SELECT body FROM assignment_structures WHERE organization_id = ?"
+                " AND assignment_id = ? AND version = ?",
+                (organization_id, structure.assignment_id, structure.version),
+            ).fetchone()
+            if row is not None:
+                if store._decode(AssignmentStructure, row[0]) != structure:
+                    raise ConflictError(
+                        f"assignment {structure.assignment_id!r} version"
+                        f" {structure.version} already exists with other content"
+                    )
+                return
+            conn.execute(
+                "INSERT INTO assignment_structures VALUES (?, ?, ?, ?)",
+                (
+                    organization_id,
+                    structure.assignment_id,
+                    structure.version,
+                    _encode(structure),
+                ),
+            )
+
+        self._write(work, f"adding assignment {structure.assignment_id!r}")
+
+    def add_sequence(self, organization_id: str, structure: SequenceStructure) -> None:
+        """Add ``structure``; it replaces earlier ones for reads."""
+        store = self._store
+
+        def work(conn: sqlite3.Connection) -> None:
+            row = conn.execute(
+                "SELECT revision, body FROM sequence_structures WHERE"
+                " organization_id = ? AND sequence_id = ?"
+                " ORDER BY revision DESC LIMIT 1",
+                (organization_id, structure.sequence_id),
+            ).fetchone()
+            if row is not None and store._decode(SequenceStructure, row[1]) == (
+                structure
+            ):
+                return
+            conn.execute(
+                "INSERT INTO sequence_structures VALUES (?, ?, ?, ?)",
+                (
+                    organization_id,
+                    structure.sequence_id,
+                    (row[0] if row else 0) + 1,
+                    _encode(structure),
+                ),
+            )
+
+        self._write(work, f"adding sequence {structure.sequence_id!r}")
+
+    def assignment(
+        self, organization_id: str, assignment_id: str
+    ) -> AssignmentStructure:
+        rows = self._store._read(
+            "SELECT body FROM assignment_structures WHERE organization_id = ?"
+            " AND assignment_id = ? ORDER BY version DESC LIMIT 1",
+            (organization_id, assignment_id),
+        )
+        if not rows:
+            raise NotFoundError(
+                f"assignment_id={assignment_id!r} is not in organization"
+                f" {organization_id!r}"
+            )
+        return self._store._decode(AssignmentStructure, rows[0][0])
+
+    def sequence(self, organization_id: str, sequence_id: str) -> SequenceStructure:
+        rows = self._store._read(
+            "SELECT body FROM sequence_structures WHERE organization_id = ?"
+            " AND sequence_id = ? ORDER BY revision DESC LIMIT 1",
+            (organization_id, sequence_id),
+        )
+        if not rows:
+            raise NotFoundError(
+                f"sequence_id={sequence_id!r} is not in organization"
+                f" {organization_id!r}"
+            )
+        return self._store._decode(SequenceStructure, rows[0][0])

@@ -1,0 +1,888 @@
+"""Contract suites for storage adapters: run them against your own.
+
+Subclass a contract as a ``Test...`` class in your test suite and say how to
+make your adapter; pytest then runs every guarantee of the ports against it::
+
+    from mlc_progress.testing.contract import RepositoryContract
+
+    class TestMyStore(RepositoryContract):
+        def make_store(self, tmp_path):
+            return MyStore(dsn=...)
+
+:class:`RepositoryContract` checks a :class:`~mlc_progress._ports.Store`
+(its unit of work and every repository); :class:`CatalogContract` checks a
+:class:`~mlc_progress._ports.StructureCatalog`. The in-memory and SQLite
+adapters of :mod:`mlc_progress.adapters` pass both. The base classes are not
+named ``Test...``, so pytest collects only your subclasses. Needs the
+``testing`` extra (pytest).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .._commands import (
+    AuditEntry,
+    Command,
+    OverrideComplete,
+    StartStep,
+    command_id_of,
+)
+from .._enums import (
+    AssignmentStatus,
+    CompletionSource,
+    MasteryLevel,
+    PacingStatus,
+    ScopeType,
+    SnapshotTrigger,
+    Stage,
+    StepState,
+)
+from .._errors import ConflictError, InvalidInputError, NotFoundError, StorageError
+from .._events import (
+    Destination,
+    Event,
+    ProgressSnapshotCreated,
+    StepProgressUpdated,
+    StudentAtRiskDetected,
+)
+from .._ports import CommandRecord, Store, StructureCatalog, UnitOfWork
+from .._records import (
+    AssignmentProgress,
+    ProgressSnapshot,
+    SequenceProgress,
+    StepProgress,
+    StudentProgressSummary,
+)
+from .._structure import (
+    AssignmentStructure,
+    Attempt,
+    SequenceStructure,
+    StepDefinition,
+)
+
+__all__ = ["CatalogContract", "RepositoryContract"]
+
+ORG = "org-a"
+OTHER_ORG = "org-b"
+T0 = datetime(2026, 9, 1, tzinfo=UTC)
+
+
+# -- sample records -------------------------------------------------------------------
+
+
+def _step(step_id: str = "s1", student_id: str = "u1", **changes: Any) -> StepProgress:
+    fields: dict[str, Any] = {
+        "step_id": step_id,
+        "assignment_id": "a1",
+        "student_id": student_id,
+        "target_score": 80.0,
+    }
+    fields.update(changes)
+    return StepProgress(**fields)
+
+
+def _assignment(student_id: str = "u1", **changes: Any) -> AssignmentProgress:
+    fields: dict[str, Any] = {
+        "assignment_id": "a1",
+        "student_id": student_id,
+        "steps_total": 2,
+        "steps_required": 2,
+    }
+    fields.update(changes)
+    return AssignmentProgress(**fields)
+
+
+def _sequence(student_id: str = "u1", **changes: Any) -> SequenceProgress:
+    fields: dict[str, Any] = {
+        "sequence_id": "q1",
+        "student_id": student_id,
+        "assignments_total": 2,
+        "started_at": T0,
+    }
+    fields.update(changes)
+    return SequenceProgress(**fields)
+
+
+def _summary(
+    student_id: str = "u1", organization_id: str = ORG, **changes: Any
+) -> StudentProgressSummary:
+    return StudentProgressSummary(
+        student_id=student_id, organization_id=organization_id, **changes
+    )
+
+
+def _attempt(attempt_id: str, student_id: str = "u1", score: float = 50.0) -> Attempt:
+    return Attempt(
+        attempt_id=attempt_id,
+        student_id=student_id,
+        assignment_id="a1",
+        step_id="s1",
+        score=score,
+        attempted_at=T0 + timedelta(hours=1),
+        duration_ms=1000,
+        session_id="x1",
+    )
+
+
+def _event(event_id: str, student_id: str = "u1") -> Event:
+    return StepProgressUpdated(
+        event_id=event_id,
+        occurred_at=T0,
+        step_id="s1",
+        assignment_id="a1",
+        student_id=student_id,
+        previous_state=StepState.AVAILABLE,
+        new_state=StepState.IN_PROGRESS,
+        score_achieved=50.0,
+        target_score=80.0,
+        passed=False,
+        attempt_count=1,
+        time_on_task_ms=1000,
+        mastery_level=MasteryLevel.LEARNING,
+        completion_source=CompletionSource.FRESH_ATTEMPT,
+    )
+
+
+def _snapshot(snapshot_id: str, student_id: str = "u1") -> ProgressSnapshot:
+    return ProgressSnapshot(
+        snapshot_id=snapshot_id,
+        snapshot_date=T0,
+        student_id=student_id,
+        scope_type=ScopeType.ASSIGNMENT,
+        scope_id="a1",
+        state_snapshot={"assignment": {"completion_percentage": 50.0}},
+        metrics_snapshot={
+            "completion_percentage": 50.0,
+            "mastery_score": 40.0,
+            "time_on_task_ms": 1000,
+        },
+        trigger=SnapshotTrigger.MILESTONE,
+        notes="milestone_50",
+    )
+
+
+def _audit(audit_id: str, student_id: str = "u1") -> AuditEntry:
+    return AuditEntry(
+        audit_id=audit_id,
+        occurred_at=T0,
+        actor_id="teacher-1",
+        action="override_complete",
+        reason="finished_on_paper",
+        command_id=f"cmd-{audit_id}",
+        student_id=student_id,
+        assignment_id="a1",
+        step_id="s1",
+        before={"step": {"state": "available"}},
+        after={"step": {"state": "complete"}},
+    )
+
+
+def _structure(version: int = 1, steps: int = 2) -> AssignmentStructure:
+    return AssignmentStructure(
+        assignment_id="a1",
+        created_at=T0,
+        due_at=T0 + timedelta(days=14),
+        version=version,
+        steps=tuple(
+            StepDefinition(
+                step_id=f"s{i}",
+                element_id=f"game-{i}",
+                stage=Stage.PLAY,
+                target_score=80.0,
+            )
+            for i in range(1, steps + 1)
+        ),
+    )
+
+
+# The versioned records, each as (read, put, a record, the record changed).
+_Reader = Callable[[UnitOfWork, str], Any]
+_Writer = Callable[[UnitOfWork, str, Any, int], int]
+_VERSIONED: dict[str, tuple[_Reader, _Writer, Any, Any]] = {
+    "step": (
+        lambda uow, org: uow.progress.steps(org, "u1", "a1").get("s1"),
+        lambda uow, org, r, v: uow.progress.put_step(org, r, expected_version=v),
+        _step(),
+        _step(state=StepState.AVAILABLE, available_at=T0),
+    ),
+    "assignment": (
+        lambda uow, org: uow.progress.assignment(org, "u1", "a1"),
+        lambda uow, org, r, v: uow.progress.put_assignment(org, r, expected_version=v),
+        _assignment(),
+        _assignment(
+            status=AssignmentStatus.IN_PROGRESS,
+            started_at=T0,
+            steps_in_progress=1,
+            pacing_status=PacingStatus.AHEAD,
+        ),
+    ),
+    "sequence": (
+        lambda uow, org: uow.progress.sequence(org, "u1", "q1"),
+        lambda uow, org, r, v: uow.progress.put_sequence(org, r, expected_version=v),
+        _sequence(),
+        _sequence(assignments_completed=1, completion_percentage=50.0),
+    ),
+    "summary": (
+        lambda uow, org: uow.summaries.get(org, "u1"),
+        lambda uow, org, r, v: uow.summaries.put(
+            org, _summary(organization_id=org, active_assignments=r), expected_version=v
+        ),
+        1,
+        2,
+    ),
+}
+
+
+def _record_of(kind: str, found: Any) -> Any:
+    """The comparable part of a versioned read: the record (or, for the
+    summary, the field the writer varies)."""
+    if found is None:
+        return None
+    return found.record.active_assignments if kind == "summary" else found.record
+
+
+class RepositoryContract:
+    """The guarantees of every storage port, as tests.
+
+    Implement :meth:`make_store`; implement :meth:`reopen` when the store
+    persists (a new store over the same data), so the suite checks that
+    everything survives. ``tmp_path`` is pytest's temporary directory.
+    """
+
+    def make_store(self, tmp_path: Path) -> Store:
+        """A new, empty store."""
+        raise NotImplementedError("subclasses say how to make their store")
+
+    def reopen(self, store: Store) -> Store:
+        """A store over the same data as ``store`` (default: ``store``)."""
+        return store
+
+    def close(self, store: Store) -> None:
+        """Release ``store`` at the end of a test (default: its ``close()``)."""
+        closer = getattr(store, "close", None)
+        if callable(closer):
+            closer()
+
+    # -- fixtures -------------------------------------------------------------------
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[Store]:
+        # pytest makes one instance per test, so this list is the test's own.
+        self._opened: list[Store] = [self.make_store(tmp_path)]
+        try:
+            yield self._opened[0]
+        finally:
+            for each in reversed(self._opened):
+                self.close(each)
+
+    def _reopened(self, store: Store) -> Store:
+        new = self.reopen(store)
+        if new is not store:
+            self._opened.append(new)
+        return new
+
+    # -- versioned records ----------------------------------------------------------
+
+    @pytest.mark.parametrize("kind", sorted(_VERSIONED))
+    def test_a_written_record_reads_back_at_version_one(
+        self, store: Store, kind: str
+    ) -> None:
+        """A record written at expected version 0 reads back equal, version 1."""
+        read, put, record, _ = _VERSIONED[kind]
+        with store.unit_of_work() as uow:
+            assert read(uow, ORG) is None
+            assert put(uow, ORG, record, 0) == 1
+            uow.commit()
+        with store.unit_of_work() as uow:
+            found = read(uow, ORG)
+        assert found is not None
+        assert found.version == 1
+        assert _record_of(kind, found) == record
+
+    @pytest.mark.parametrize("kind", sorted(_VERSIONED))
+    def test_each_write_adds_one_to_the_version(self, store: Store, kind: str) -> None:
+        """Writing at the current version stores the record at version + 1."""
+        read, put, record, changed = _VERSIONED[kind]
+        with store.unit_of_work() as uow:
+            put(uow, ORG, record, 0)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert put(uow, ORG, changed, 1) == 2
+            uow.commit()
+        with store.unit_of_work() as uow:
+            found = read(uow, ORG)
+        assert found.version == 2
+        assert _record_of(kind, found) == changed
+
+    @pytest.mark.parametrize("kind", sorted(_VERSIONED))
+    @pytest.mark.parametrize("stale", [0, 2, 7])
+    def test_a_stale_version_raises_conflict_and_writes_nothing(
+        self, store: Store, kind: str, stale: int
+    ) -> None:
+        """A write naming a version other than the stored one is refused with
+        ConflictError, and the stored record stays as it was."""
+        read, put, record, changed = _VERSIONED[kind]
+        with store.unit_of_work() as uow:
+            put(uow, ORG, record, 0)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            with pytest.raises(ConflictError):
+                put(uow, ORG, changed, stale)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            found = read(uow, ORG)
+        assert (found.version, _record_of(kind, found)) == (1, record)
+
+    def test_a_missing_record_cannot_be_written_at_a_later_version(
+        self, store: Store
+    ) -> None:
+        """Writing a record that does not exist at expected version 1 conflicts."""
+        with store.unit_of_work() as uow:
+            with pytest.raises(ConflictError):
+                uow.progress.put_step(ORG, _step(), expected_version=1)
+            assert uow.progress.steps(ORG, "u1", "a1") == {}
+
+    def test_steps_are_read_by_student_and_assignment(self, store: Store) -> None:
+        """``steps`` returns the student's step records of one assignment only."""
+        other_assignment = StepProgress(
+            step_id="s1", assignment_id="a2", student_id="u1", target_score=80.0
+        )
+        with store.unit_of_work() as uow:
+            uow.progress.put_step(ORG, _step("s1"), expected_version=0)
+            uow.progress.put_step(ORG, _step("s2"), expected_version=0)
+            uow.progress.put_step(ORG, _step("s1", "u2"), expected_version=0)
+            uow.progress.put_step(ORG, other_assignment, expected_version=0)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            found = uow.progress.steps(ORG, "u1", "a1")
+        assert {k: (r.record, r.version) for k, r in found.items()} == {
+            "s1": (_step("s1"), 1),
+            "s2": (_step("s2"), 1),
+        }
+
+    def test_assignments_for_student_lists_that_students_records(
+        self, store: Store
+    ) -> None:
+        """``assignments_for_student`` lists the student's records by assignment id."""
+        second = AssignmentProgress(assignment_id="a0", student_id="u1")
+        with store.unit_of_work() as uow:
+            uow.progress.put_assignment(ORG, _assignment(), expected_version=0)
+            uow.progress.put_assignment(ORG, second, expected_version=0)
+            uow.progress.put_assignment(ORG, _assignment("u2"), expected_version=0)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            found = uow.progress.assignments_for_student(ORG, "u1")
+        assert [r.record for r in found] == [second, _assignment()]
+
+    def test_a_summary_of_another_organization_is_refused(self, store: Store) -> None:
+        """A summary is stored only under its own organization (D19)."""
+        with store.unit_of_work() as uow:
+            with pytest.raises(InvalidInputError):
+                uow.summaries.put(
+                    ORG, _summary(organization_id=OTHER_ORG), expected_version=0
+                )
+            assert uow.summaries.get(ORG, "u1") is None
+            assert uow.summaries.get(OTHER_ORG, "u1") is None
+
+    # -- transactions ---------------------------------------------------------------
+
+    def test_leaving_without_commit_stores_nothing(self, store: Store) -> None:
+        """A unit of work left without commit() stores none of its writes."""
+        with store.unit_of_work() as uow:
+            self._write_one_of_everything(uow, ORG)
+        self._assert_empty(store, ORG)
+
+    def test_an_exception_in_the_block_stores_nothing(self, store: Store) -> None:
+        """An exception inside the block discards every write of the block."""
+
+        class Boom(Exception):
+            pass
+
+        def fail_midway() -> None:
+            with store.unit_of_work() as uow:
+                self._write_one_of_everything(uow, ORG)
+                raise Boom
+
+        with pytest.raises(Boom):
+            fail_midway()
+        self._assert_empty(store, ORG)
+
+    def test_a_refused_write_leaves_the_others_to_roll_back(self, store: Store) -> None:
+        """After a conflict mid-transaction, leaving the block stores nothing."""
+        with store.unit_of_work() as uow:
+            self._write_one_of_everything(uow, ORG)
+            with pytest.raises(ConflictError):
+                uow.progress.put_step(ORG, _step(), expected_version=0)
+        self._assert_empty(store, ORG)
+
+    def test_a_transaction_reads_its_own_writes(self, store: Store) -> None:
+        """Reads inside a unit of work see what it wrote before committing."""
+        with store.unit_of_work() as uow:
+            self._write_one_of_everything(uow, ORG)
+            self._assert_one_of_everything(uow, ORG)
+
+    def test_commit_stores_everything_at_once(self, store: Store) -> None:
+        """After commit every write of the block is stored."""
+        with store.unit_of_work() as uow:
+            self._write_one_of_everything(uow, ORG)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            self._assert_one_of_everything(uow, ORG)
+
+    def test_a_unit_of_work_can_be_used_again(self, store: Store) -> None:
+        """The same unit of work object runs one transaction per ``with`` block."""
+        uow = store.unit_of_work()
+        with uow:
+            uow.progress.put_step(ORG, _step(), expected_version=0)
+            uow.commit()
+        with uow:
+            assert uow.progress.steps(ORG, "u1", "a1")["s1"].version == 1
+
+    def test_repositories_refuse_work_outside_a_transaction(self, store: Store) -> None:
+        """Using a repository outside ``with`` raises StorageError."""
+        uow = store.unit_of_work()
+        with pytest.raises(StorageError):
+            uow.progress.steps(ORG, "u1", "a1")
+        with uow:
+            uow.commit()
+            with pytest.raises(StorageError):
+                uow.commands.contains(ORG, "c1")
+
+    # -- append-only logs -----------------------------------------------------------
+
+    def test_the_command_log_refuses_a_duplicate_and_keeps_the_first(
+        self, store: Store
+    ) -> None:
+        """Appending a command id twice raises ConflictError; the first stays (D3)."""
+        first = CommandRecord(command_id="c1", command=_attempt("c1"), recorded_at=T0)
+        second = CommandRecord(
+            command_id="c1", command=_attempt("c1", score=99.0), recorded_at=T0
+        )
+        with store.unit_of_work() as uow:
+            assert not uow.commands.contains(ORG, "c1")
+            uow.commands.append(ORG, first)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            with pytest.raises(ConflictError):
+                uow.commands.append(ORG, second)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.commands.contains(ORG, "c1")
+            assert uow.commands.get(ORG, "c1") == first
+            assert uow.commands.get(ORG, "c2") is None
+
+    def test_the_command_log_refuses_a_duplicate_in_one_transaction(
+        self, store: Store
+    ) -> None:
+        """Two appends of one id in the same transaction: the second conflicts."""
+        entry = CommandRecord(command_id="c1", command=_attempt("c1"), recorded_at=T0)
+        with store.unit_of_work() as uow:
+            uow.commands.append(ORG, entry)
+            with pytest.raises(ConflictError):
+                uow.commands.append(ORG, entry)
+            assert uow.commands.contains(ORG, "c1")
+
+    def test_the_command_log_keeps_every_kind_of_command(self, store: Store) -> None:
+        """Each command kind reads back from the log equal to what was appended."""
+        commands: list[Command] = [
+            _attempt("t1"),
+            StartStep(
+                command_id="c2",
+                student_id="u1",
+                assignment_id="a1",
+                step_id="s1",
+                started_at=T0,
+                session_id="x1",
+            ),
+            OverrideComplete(
+                command_id="c3",
+                actor_id="teacher-1",
+                reason="finished_on_paper",
+                student_id="u1",
+                assignment_id="a1",
+                step_id="s1",
+                issued_at=T0,
+            ),
+        ]
+        entries = [
+            CommandRecord(
+                command_id=command_id_of(c),
+                command=c,
+                recorded_at=T0 + timedelta(seconds=i),
+            )
+            for i, c in enumerate(commands)
+        ]
+        with store.unit_of_work() as uow:
+            for entry in entries:
+                uow.commands.append(ORG, entry)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert [uow.commands.get(ORG, e.command_id) for e in entries] == entries
+
+    def test_the_attempt_log_keeps_order_and_refuses_duplicates(
+        self, store: Store
+    ) -> None:
+        """Attempts read back in the order appended; an attempt id is logged once."""
+        with store.unit_of_work() as uow:
+            uow.attempts.append(ORG, _attempt("t2"))
+            uow.attempts.append(ORG, _attempt("t1"))
+            uow.attempts.append(ORG, _attempt("t9", student_id="u2"))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.attempts.append(ORG, _attempt("t3"))
+            with pytest.raises(ConflictError):
+                uow.attempts.append(ORG, _attempt("t1", score=99.0))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            found = uow.attempts.for_assignment(ORG, "u1", "a1")
+        assert found == (_attempt("t2"), _attempt("t1"), _attempt("t3"))
+
+    def test_snapshots_keep_order_and_refuse_duplicates(self, store: Store) -> None:
+        """Snapshots read back per student in order; a snapshot id is stored once."""
+        with store.unit_of_work() as uow:
+            uow.snapshots.append(ORG, _snapshot("p2"))
+            uow.snapshots.append(ORG, _snapshot("p1"))
+            uow.snapshots.append(ORG, _snapshot("p3", student_id="u2"))
+            with pytest.raises(ConflictError):
+                uow.snapshots.append(ORG, _snapshot("p1"))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            with pytest.raises(ConflictError):
+                uow.snapshots.append(ORG, _snapshot("p2"))
+            assert uow.snapshots.for_student(ORG, "u1") == (
+                _snapshot("p2"),
+                _snapshot("p1"),
+            )
+
+    def test_the_audit_log_keeps_order_and_refuses_duplicates(
+        self, store: Store
+    ) -> None:
+        """Audit entries read back per student in order; an audit id is stored once."""
+        with store.unit_of_work() as uow:
+            uow.audit.append(ORG, _audit("e2"))
+            uow.audit.append(ORG, _audit("e1"))
+            uow.audit.append(ORG, _audit("e3", student_id="u2"))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            with pytest.raises(ConflictError):
+                uow.audit.append(ORG, _audit("e1"))
+            assert uow.audit.for_student(ORG, "u1") == (_audit("e2"), _audit("e1"))
+
+    # -- outbox -----------------------------------------------------------------------
+
+    def test_the_outbox_keeps_commit_order_per_student(self, store: Store) -> None:
+        """Pending events come out by position: append order, across transactions."""
+        with store.unit_of_work() as uow:
+            uow.outbox.append(ORG, [_event("e1"), _event("e2", "u2")])
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.outbox.append(ORG, [_event("e3"), _event("e0")])
+            uow.commit()
+        with store.unit_of_work() as uow:
+            pending = uow.outbox.pending(ORG, limit=10)
+        assert [e.event_id for e in pending] == ["e1", "e2", "e3", "e0"]
+        positions = [e.position for e in pending]
+        assert positions == sorted(positions)
+        assert len(set(positions)) == 4
+        assert [e.event_id for e in pending if e.student_id == "u1"] == [
+            "e1",
+            "e3",
+            "e0",
+        ]
+        assert pending[0].event == _event("e1")
+        assert pending[0].destination is Destination.ANALYTICS_STREAM
+
+    def test_the_outbox_refuses_a_duplicate_event_id(self, store: Store) -> None:
+        """An event id is stored in the outbox once; a repeat conflicts."""
+        with store.unit_of_work() as uow:
+            uow.outbox.append(ORG, [_event("e1")])
+            uow.commit()
+        with store.unit_of_work() as uow:
+            with pytest.raises(ConflictError):
+                uow.outbox.append(ORG, [_event("e1")])
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert [e.event_id for e in uow.outbox.entries(ORG)] == ["e1"]
+
+    def test_delivered_events_leave_pending_but_stay_in_the_outbox(
+        self, store: Store
+    ) -> None:
+        """mark_delivered removes entries from pending, not from entries; twice
+        is harmless; the limit caps pending."""
+        with store.unit_of_work() as uow:
+            uow.outbox.append(ORG, [_event(f"e{i}") for i in range(5)])
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.outbox.mark_delivered(ORG, ["e0", "e2"], delivered_at=T0)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.outbox.mark_delivered(ORG, ["e0", "unknown"], delivered_at=T0)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert [e.event_id for e in uow.outbox.pending(ORG, limit=10)] == [
+                "e1",
+                "e3",
+                "e4",
+            ]
+            assert [e.event_id for e in uow.outbox.pending(ORG, limit=2)] == [
+                "e1",
+                "e3",
+            ]
+            every = uow.outbox.entries(ORG)
+            assert [e.event_id for e in every] == [f"e{i}" for i in range(5)]
+            later = uow.outbox.entries(ORG, after=every[2].position, limit=1)
+            assert [e.event_id for e in later] == ["e3"]
+
+    def test_deliveries_not_committed_leave_events_pending(self, store: Store) -> None:
+        """Deliveries marked in a transaction that does not commit do not count."""
+        with store.unit_of_work() as uow:
+            uow.outbox.append(ORG, [_event("e1"), _event("e2")])
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.outbox.mark_delivered(ORG, ["e1"], delivered_at=T0)
+            assert [e.event_id for e in uow.outbox.pending(ORG, limit=10)] == ["e2"]
+        with store.unit_of_work() as uow:
+            pending = uow.outbox.pending(ORG, limit=10)
+        assert [e.event_id for e in pending] == ["e1", "e2"]
+
+    def test_every_event_kind_goes_to_its_destination(self, store: Store) -> None:
+        """Outbox entries name the spec's destination of their event class."""
+        snapshot = ProgressSnapshotCreated(
+            event_id="e2",
+            occurred_at=T0,
+            snapshot_id="p1",
+            student_id="u1",
+            scope_type=ScopeType.ASSIGNMENT,
+            scope_id="a1",
+            trigger=SnapshotTrigger.MILESTONE,
+            completion_percentage=50.0,
+            mastery_score=40.0,
+        )
+        risk = StudentAtRiskDetected(
+            event_id="e3",
+            occurred_at=T0,
+            student_id="u1",
+            assignment_id="a1",
+            risk_factors=("inactive_9_days",),
+            pacing_status=PacingStatus.BEHIND,
+            mastery_score=40.0,
+            days_since_activity=9,
+            intervention_recommended="teacher_notification",
+        )
+        with store.unit_of_work() as uow:
+            uow.outbox.append(ORG, [_event("e1"), snapshot, risk])
+            uow.commit()
+        with store.unit_of_work() as uow:
+            pending = uow.outbox.pending(ORG, limit=10)
+        assert [(e.event, e.destination) for e in pending] == [
+            (_event("e1"), Destination.ANALYTICS_STREAM),
+            (snapshot, Destination.DATA_WAREHOUSE),
+            (risk, Destination.NOTIFICATION_SERVICE),
+        ]
+
+    # -- organizations and persistence ----------------------------------------------
+
+    def test_organizations_never_see_each_other(self, store: Store) -> None:
+        """Two organizations with the same ids: each reads only its own (D19)."""
+        with store.unit_of_work() as uow:
+            self._write_one_of_everything(uow, ORG)
+            uow.commit()
+        self._assert_empty(store, OTHER_ORG)
+        with store.unit_of_work() as uow:
+            self._write_one_of_everything(uow, OTHER_ORG)
+            uow.outbox.mark_delivered(OTHER_ORG, ["e1"], delivered_at=T0)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            self._assert_one_of_everything(uow, ORG)
+            assert [e.event_id for e in uow.outbox.pending(ORG, limit=10)] == ["e1"]
+            assert uow.outbox.pending(OTHER_ORG, limit=10) == ()
+
+    def test_everything_survives_reopening(self, store: Store) -> None:
+        """What was committed is there in a store reopened over the same data."""
+        with store.unit_of_work() as uow:
+            self._write_one_of_everything(uow, ORG)
+            uow.commit()
+        reopened = self._reopened(store)
+        with reopened.unit_of_work() as uow:
+            self._assert_one_of_everything(uow, ORG)
+
+    # -- the service on this store ----------------------------------------------------
+
+    def test_the_service_applies_an_attempt_exactly_once(self, store: Store) -> None:
+        """Through ProgressService, a re-delivered attempt changes nothing (D3)."""
+        service = self._service(store)
+        attempt = _attempt("t1", score=90.0)
+        first = service.apply(ORG, attempt)
+        again = service.apply(ORG, attempt)
+        assert first.applied
+        assert not again.applied
+        assert again.events == ()
+        with store.unit_of_work() as uow:
+            steps = uow.progress.steps(ORG, "u1", "a1")
+            assert steps["s1"].record.attempt_count == 1
+            assert uow.attempts.for_assignment(ORG, "u1", "a1") == (attempt,)
+            assert uow.commands.contains(ORG, "t1")
+            events = [e.event for e in uow.outbox.pending(ORG, limit=100)]
+            assert events == list(first.events)
+            assert uow.snapshots.for_student(ORG, "u1") == first.snapshots
+
+    def test_two_threads_never_apply_a_command_twice(self, store: Store) -> None:
+        """Two threads delivering the same attempts: each is applied once (D3)."""
+        service = self._service(store)
+        attempts = [_attempt(f"t{i}", score=float(i)) for i in range(40)]
+        errors: list[BaseException] = []
+
+        def deliver() -> None:
+            try:
+                for attempt in attempts:
+                    while True:
+                        try:
+                            service.apply(ORG, attempt)
+                            break
+                        except (ConflictError, StorageError) as exc:
+                            if isinstance(exc, StorageError) and not exc.retryable:
+                                raise
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=deliver) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        with store.unit_of_work() as uow:
+            step = uow.progress.steps(ORG, "u1", "a1")["s1"].record
+            logged = uow.attempts.for_assignment(ORG, "u1", "a1")
+        assert step.attempt_count == len(attempts)
+        assert sorted(a.attempt_id for a in logged) == sorted(
+            a.attempt_id for a in attempts
+        )
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _service(self, store: Store) -> Any:
+        from .._service import ProgressService
+        from ..adapters.clock import FixedClock
+        from ..adapters.memory import InMemoryCatalog
+
+        catalog = InMemoryCatalog()
+        catalog.add_assignment(ORG, _structure())
+        clock = FixedClock(T0 + timedelta(hours=2))
+        return ProgressService(store.unit_of_work, catalog, clock, max_retries=10)
+
+    @staticmethod
+    def _write_one_of_everything(uow: UnitOfWork, org: str) -> None:
+        uow.progress.put_step(org, _step(), expected_version=0)
+        uow.progress.put_assignment(org, _assignment(), expected_version=0)
+        uow.progress.put_sequence(org, _sequence(), expected_version=0)
+        uow.summaries.put(org, _summary(organization_id=org), expected_version=0)
+        uow.commands.append(
+            org, CommandRecord(command_id="t1", command=_attempt("t1"), recorded_at=T0)
+        )
+        uow.attempts.append(org, _attempt("t1"))
+        uow.snapshots.append(org, _snapshot("p1"))
+        uow.audit.append(org, _audit("e1"))
+        uow.outbox.append(org, [_event("e1")])
+
+    @staticmethod
+    def _assert_one_of_everything(uow: UnitOfWork, org: str) -> None:
+        assert {
+            k: r.record for k, r in uow.progress.steps(org, "u1", "a1").items()
+        } == {"s1": _step()}
+        found = uow.progress.assignment(org, "u1", "a1")
+        assert found is not None
+        assert found.record == _assignment()
+        sequence = uow.progress.sequence(org, "u1", "q1")
+        assert sequence is not None
+        assert sequence.record == _sequence()
+        summary = uow.summaries.get(org, "u1")
+        assert summary is not None
+        assert summary.record == _summary(organization_id=org)
+        assert uow.commands.contains(org, "t1")
+        assert uow.attempts.for_assignment(org, "u1", "a1") == (_attempt("t1"),)
+        assert uow.snapshots.for_student(org, "u1") == (_snapshot("p1"),)
+        assert uow.audit.for_student(org, "u1") == (_audit("e1"),)
+        assert [e.event for e in uow.outbox.entries(org)] == [_event("e1")]
+
+    @staticmethod
+    def _assert_empty(store: Store, org: str) -> None:
+        with store.unit_of_work() as uow:
+            assert uow.progress.steps(org, "u1", "a1") == {}
+            assert uow.progress.assignment(org, "u1", "a1") is None
+            assert uow.progress.assignments_for_student(org, "u1") == ()
+            assert uow.progress.sequence(org, "u1", "q1") is None
+            assert uow.summaries.get(org, "u1") is None
+            assert not uow.commands.contains(org, "t1")
+            assert uow.attempts.for_assignment(org, "u1", "a1") == ()
+            assert uow.snapshots.for_student(org, "u1") == ()
+            assert uow.audit.for_student(org, "u1") == ()
+            assert uow.outbox.pending(org, limit=10) == ()
+            assert uow.outbox.entries(org) == ()
+
+
+class CatalogContract:
+    """The guarantees of a :class:`~mlc_progress._ports.StructureCatalog`
+    that can be added to (``add_assignment``, ``add_sequence``)."""
+
+    def make_catalog(self, tmp_path: Path) -> Any:
+        """A new, empty catalog with ``add_assignment`` and ``add_sequence``."""
+        raise NotImplementedError("subclasses say how to make their catalog")
+
+    def close(self, catalog: Any) -> None:
+        """Release ``catalog`` at the end of a test (default: nothing)."""
+
+    @pytest.fixture
+    def catalog(self, tmp_path: Path) -> Iterator[Any]:
+        made = self.make_catalog(tmp_path)
+        try:
+            yield made
+        finally:
+            self.close(made)
+
+    def test_an_unknown_id_raises_not_found(self, catalog: StructureCatalog) -> None:
+        """Reading an assignment or sequence the organization lacks: NotFoundError."""
+        with pytest.raises(NotFoundError):
+            catalog.assignment(ORG, "a1")
+        with pytest.raises(NotFoundError):
+            catalog.sequence(ORG, "q1")
+
+    def test_the_highest_version_of_an_assignment_is_read(self, catalog: Any) -> None:
+        """Reads give the assignment's highest version, whatever the order added."""
+        catalog.add_assignment(ORG, _structure(version=2, steps=3))
+        catalog.add_assignment(ORG, _structure(version=1))
+        assert catalog.assignment(ORG, "a1") == _structure(version=2, steps=3)
+
+    def test_a_published_version_is_fixed(self, catalog: Any) -> None:
+        """Re-adding a version with other content conflicts; the same content is
+        harmless."""
+        catalog.add_assignment(ORG, _structure())
+        catalog.add_assignment(ORG, _structure())
+        with pytest.raises(ConflictError):
+            catalog.add_assignment(ORG, _structure(steps=3))
+        assert catalog.assignment(ORG, "a1") == _structure()
+
+    def test_the_last_sequence_added_is_read(self, catalog: Any) -> None:
+        """A sequence reads as the structure added last."""
+        catalog.add_sequence(
+            ORG, SequenceStructure(sequence_id="q1", assignment_ids=("a1",))
+        )
+        later = SequenceStructure(sequence_id="q1", assignment_ids=("a1", "a2"))
+        catalog.add_sequence(ORG, later)
+        assert catalog.sequence(ORG, "q1") == later
+
+    def test_organizations_have_their_own_catalog(self, catalog: Any) -> None:
+        """The same assignment id in two organizations: each reads its own (D19)."""
+        catalog.add_assignment(ORG, _structure(steps=1))
+        catalog.add_assignment(OTHER_ORG, _structure(steps=3))
+        assert len(catalog.assignment(ORG, "a1").steps) == 1
+        assert len(catalog.assignment(OTHER_ORG, "a1").steps) == 3
+        with pytest.raises(NotFoundError):
+            catalog.sequence(OTHER_ORG, "q1")
