@@ -29,7 +29,13 @@ unit: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m mlc_progress.demo
 
-bench: $(STAMP)
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench,dask]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py
 
 fmt: $(STAMP)
