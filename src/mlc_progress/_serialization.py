@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import json
 import typing
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 import attrs
@@ -316,3 +316,20 @@ def register_enums(*kinds: type[enum.Enum]) -> None:
     for kind in kinds:
         converter.register_structure_hook(kind, _enum_hook(kind))
     _GENERIC_FIELDS = _GENERIC_FIELDS | {kind.__name__ for kind in kinds}
+
+
+def _structure_date(value: Any, _: type) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise InvalidInputError("date", value, "an ISO-8601 calendar date")
+
+
+# Calendar days (a student's activity days) travel as ISO-8601 dates.
+converter.register_unstructure_hook(date, date.isoformat)
+converter.register_structure_hook(date, _structure_date)
+_GENERIC_FIELDS = _GENERIC_FIELDS | {"date"}

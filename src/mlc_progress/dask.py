@@ -1,0 +1,76 @@
+"""Batch work on a Dask cluster (the ``mlc_progress[dask]`` extra).
+
+Each task receives the path of one partition written by
+:func:`write_partitions` and reads it on the worker; the client ships paths,
+never rows (see ``docs/howto-distributed-batch.md``). Results equal
+:func:`summarize_partitions_locally` exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ._partitions import (
+    partition_of,
+    read_partition,
+    result_row,
+    summarize_partition,
+    write_partitions,
+)
+from ._policy import DEFAULT_POLICY, Policy
+
+__all__ = [
+    "partition_of",
+    "read_partition",
+    "result_row",
+    "summarize_partition",
+    "summarize_partitions_locally",
+    "summarize_with_dask",
+    "write_partitions",
+]
+
+
+def summarize_partitions_locally(
+    paths: Sequence[str | Path],
+    *,
+    as_of: datetime,
+    run_id: str,
+    policy: Policy = DEFAULT_POLICY,
+) -> list[dict[str, Any]]:
+    """The single-process run: every partition in turn, rows by student id."""
+    rows = [
+        row
+        for path in paths
+        for row in summarize_partition(path, as_of=as_of, run_id=run_id, policy=policy)
+    ]
+    rows.sort(key=lambda row: str(row["student_id"]))
+    return rows
+
+
+def summarize_with_dask(
+    paths: Sequence[str | Path],
+    *,
+    client: Any,
+    as_of: datetime,
+    run_id: str,
+    policy: Policy = DEFAULT_POLICY,
+) -> list[dict[str, Any]]:
+    """Summarize every partition on the cluster behind ``client``.
+
+    One task per partition; each worker opens its own file. ``client`` is a
+    ``distributed.Client`` (a ``LocalCluster``'s, say).
+    """
+    futures = client.map(
+        summarize_partition,
+        [str(p) for p in paths],
+        as_of=as_of,
+        run_id=run_id,
+        policy=policy,
+        pure=False,
+    )
+    rows = [row for part in client.gather(futures) for row in part]
+    rows.sort(key=lambda row: str(row["student_id"]))
+    return rows
