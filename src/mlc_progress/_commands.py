@@ -138,7 +138,15 @@ Command = (
 
 
 def command_id_of(command: Command) -> str:
-    """The id that makes ``command`` exactly-once (D3)."""
+    """The id that makes ``command`` exactly-once (D3): an attempt's
+    ``attempt_id``, any other command's ``command_id``.
+
+    >>> from datetime import datetime, UTC
+    >>> command_id_of(RequestTeacherReview(
+    ...     command_id="c-7", actor_id="t", student_id="u", assignment_id="a",
+    ...     issued_at=datetime(2026, 9, 1, tzinfo=UTC)))
+    'c-7'
+    """
     if isinstance(command, Attempt):
         return command.attempt_id
     return command.command_id

@@ -9,7 +9,7 @@ source. ``progress_aggregation_time_ms`` (batch) and
 from __future__ import annotations
 
 import enum
-import random
+import random as _random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -19,6 +19,7 @@ import attrs
 
 from . import _validate as v
 from ._errors import InvalidInputError
+from ._policy import Policy
 
 __all__ = [
     "Metric",
@@ -100,6 +101,15 @@ class MetricsSink(Protocol):
     def record(self, metric: Metric) -> None: ...
 
 
+def _fraction(_: object, attribute: attrs.Attribute[float], value: object) -> None:
+    if not (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and 0 <= value <= 1
+    ):
+        raise InvalidInputError(attribute.name, value, "D23: a rate in [0, 1]")
+
+
 @attrs.frozen(kw_only=True)
 class Sampler:
     """Decides which metrics are kept (D23).
@@ -115,10 +125,24 @@ class Sampler:
     True
     """
 
-    rate: float = 0.1
-    random: Callable[[], float] = attrs.field(default=random.random, eq=False)
+    rate: float = attrs.field(default=0.1, validator=_fraction)
+    random: Callable[[], float] = attrs.field(default=_random.random, eq=False)
+
+    @classmethod
+    def for_policy(
+        cls, policy: Policy, *, random: Callable[[], float] = _random.random
+    ) -> Sampler:
+        """A sampler at the policy's ``metrics_sample_rate`` (D23).
+
+        >>> from mlc_progress import Policy
+        >>> Sampler.for_policy(Policy(metrics_sample_rate=0.25)).rate
+        0.25
+        """
+        return cls(rate=policy.metrics_sample_rate, random=random)
 
     def keep(self, name: MetricName) -> bool:
+        """Whether to record a measurement of ``name``: always for metrics
+        outside ``SAMPLED``, else when the random draw is below ``rate``."""
         if name not in SAMPLED:
             return True
         return self.random() < self.rate
@@ -136,7 +160,18 @@ def measure(
     """Time the block and record it to ``sink`` if the sampler keeps it.
 
     The sampling decision is taken first, so a dropped measurement costs
-    one random number. With no sink, nothing is measured.
+    one random number. With no sink, nothing is measured; a block that
+    raises is not recorded. ``timer`` returns seconds.
+
+    >>> recorded = []
+    >>> class Sink:
+    ...     def record(self, metric): recorded.append(metric)
+    >>> ticks = iter([1.0, 1.0025])
+    >>> with measure(Sink(), MetricName.SNAPSHOT_CREATION_TIME_MS,
+    ...              {"snapshot_scope": "assignment"}, timer=lambda: next(ticks)):
+    ...     pass
+    >>> round(recorded[0].value_ms, 6)
+    2.5
     """
     if sink is None or not (sampler or Sampler()).keep(name):
         yield
