@@ -25,8 +25,10 @@ from ._enums import (
     PacingStatus,
     ScopeType,
     SnapshotTrigger,
+    Stage,
     StepState,
 )
+from ._errors import InvalidInputError
 
 __all__ = [
     "EVENT_TYPES",
@@ -72,6 +74,26 @@ class ReconciliationType(enum.StrEnum):
     MIGRATION = "migration"
 
 
+_MILESTONE_SCHEMA = {"type": "string", "pattern": "^(100|[1-9][0-9]?)$"}
+
+
+def _milestone(_: Any, attribute: Any, value: Any) -> None:
+    """A milestone is the decimal text of a percentage in (0, 100] (D16).
+
+    With the default policy it is one of the spec's '25', '50', '75', '100'.
+    """
+    if not (
+        isinstance(value, str)
+        and value.isascii()
+        and value.isdigit()
+        and str(int(value)) == value
+        and 0 < int(value) <= 100
+    ):
+        raise InvalidInputError(
+            attribute.name, value, "D16: the text of a milestone in (0, 100]"
+        )
+
+
 @attrs.frozen(kw_only=True)
 class StepProgressUpdated:
     """Fired when step progress is updated (never sampled)."""
@@ -110,7 +132,9 @@ class AssignmentProgressMilestone:
     student_id: str = attrs.field(validator=v.identifier)
     previous_percentage: float = attrs.field(validator=v.percentage)
     new_percentage: float = attrs.field(validator=v.percentage)
-    milestone: str = attrs.field(validator=v.identifier)
+    milestone: str = attrs.field(
+        validator=_milestone, metadata={"json_schema": _MILESTONE_SCHEMA}
+    )
     time_to_milestone_ms: int = attrs.field(validator=v.duration_ms)
     steps_completed: int = attrs.field(validator=v.count)
     steps_remaining: int = attrs.field(validator=v.count)
@@ -204,6 +228,39 @@ class ProgressRepairFailed:
     diagnostics: Mapping[str, Any] = attrs.field(hash=False)
 
 
+@attrs.frozen(kw_only=True)
+class ContentDeprecated:
+    """Beyond the spec: the teacher notification of deprecated content
+    (spec: deprecated content rule 4), with its impact on the students.
+
+    ``stage`` is ``None`` when the whole game is deprecated. The completion
+    figures are percentages over the ``students_total`` students given;
+    ``students_affected`` counts those whose completion changed, and
+    ``students_with_scores`` those who have scores on the deprecated steps,
+    which are kept (rule 5).
+    """
+
+    name: ClassVar[str] = "content_deprecated"
+    destination: ClassVar[Destination] = Destination.NOTIFICATION_SERVICE
+
+    event_id: str = attrs.field(validator=v.identifier)
+    occurred_at: datetime = attrs.field(converter=v.to_utc, validator=v.utc_time)
+    assignment_id: str = attrs.field(validator=v.identifier)
+    step_ids: tuple[str, ...] = attrs.field(validator=v.identifiers)
+    element_id: str = attrs.field(validator=v.identifier)
+    stage: Stage | None = attrs.field(
+        validator=attrs.validators.optional(v.enum_of(Stage))
+    )
+    replaced_by_game_id: str | None = attrs.field(validator=v.optional_identifier)
+    replacement_offered: bool = attrs.field(validator=v.boolean)
+    students_total: int = attrs.field(validator=v.count)
+    students_affected: int = attrs.field(validator=v.count)
+    students_with_scores: int = attrs.field(validator=v.count)
+    average_completion_before: float = attrs.field(validator=v.percentage)
+    average_completion_after: float = attrs.field(validator=v.percentage)
+    largest_completion_drop: float = attrs.field(validator=v.percentage)
+
+
 Event = (
     StepProgressUpdated
     | AssignmentProgressMilestone
@@ -212,6 +269,7 @@ Event = (
     | ProgressSnapshotCreated
     | ProgressReconciled
     | ProgressRepairFailed
+    | ContentDeprecated
 )
 
 #: Every event class by its spec name.
@@ -225,6 +283,7 @@ EVENT_TYPES: Mapping[str, type[Event]] = {
         ProgressSnapshotCreated,
         ProgressReconciled,
         ProgressRepairFailed,
+        ContentDeprecated,
     )
 }
 

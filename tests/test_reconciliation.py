@@ -1,0 +1,858 @@
+"""Examples of the spec's Progress Reconciliation Rules: when assignments
+change (rules 1-6) and when content is deprecated (rules 1-5)."""
+
+from __future__ import annotations
+
+import json
+
+import attrs
+import jsonschema  # type: ignore[import-untyped]  # no stubs in the dev deps
+import pytest
+
+from mlc_progress import (
+    AssignmentProgressMilestone,
+    AssignmentStatus,
+    AssignmentStructure,
+    CompletionSource,
+    Destination,
+    InvalidInputError,
+    ProgressReconciled,
+    ProgressSnapshot,
+    ReconciliationType,
+    RequestTeacherReview,
+    ScopeType,
+    SequenceProgress,
+    SequenceStructure,
+    SnapshotTrigger,
+    Stage,
+    StepState,
+    event_json_schemas,
+    event_to_dict,
+    from_json,
+    to_json,
+)
+from mlc_progress._events import ContentDeprecated
+from mlc_progress._inconsistency import check_assignment
+from mlc_progress._reconciliation import (
+    ReconciliationOutcome,
+    accept_replacement,
+    deprecate_content,
+    deprecation_impact,
+    match_steps,
+    migrate_progress,
+    reconcile_content_change,
+    rollback_migration,
+)
+from mlc_progress._tracking import ProgressState, apply_command, initial_step_progress
+
+from .test_reconciliation_support import (
+    ASSIGNMENT,
+    STUDENT,
+    TEACHER,
+    at,
+    attempt,
+    definition,
+    override,
+    raw_records,
+    replay,
+    structure,
+)
+
+V1 = structure(
+    definition("s1", "pizza", stage=Stage.LEARN),
+    definition("s2", "cake", stage=Stage.PLAY),
+    definition("s3", "check", stage=Stage.QUIZ),
+    due_at=at(days=21),
+)
+MIGRATED_AT = at(days=5)
+
+
+def started() -> ProgressState:
+    """s1 complete on day 1 (90), s2 in progress since day 2 (50), s3 locked."""
+    return replay(
+        [
+            attempt("t1", "s1", 90, at(days=1)),
+            attempt("t2", "s2", 50, at(days=2)),
+        ],
+        V1,
+        as_of=at(days=3),
+    )
+
+
+def migrate(
+    new: AssignmentStructure, state: ProgressState | None = None
+) -> ReconciliationOutcome:
+    return migrate_progress(
+        state or started(), new, migration_id="m1", as_of=MIGRATED_AT
+    )
+
+
+def names(outcome: ReconciliationOutcome) -> list[str]:
+    return [e.name for e in outcome.events]
+
+
+# When assignments change, rule 1 -------------------------------------------
+
+
+def test_rule1_completed_steps_stay_complete_with_dates_and_scores() -> None:
+    """Rule 1: a complete step keeps its state, completion date, scores and source."""
+    before = started().steps["s1"]
+    v2 = structure(*V1.steps, definition("s4", "pie"), version=2)
+    after = migrate(v2).state.steps["s1"]
+    assert after == before
+    assert after.completed_at == at(days=1)
+    assert (after.best_score, after.completion_source) == (
+        90,
+        CompletionSource.FRESH_ATTEMPT,
+    )
+
+
+def test_rule1_a_teacher_override_stays_complete() -> None:
+    """Rule 1: a step completed by override keeps ``teacher_override`` and its date."""
+    state = replay([override("o1", "s2", at(days=2))], V1, state=started())
+    v2 = structure(*V1.steps, version=2, due_at=at(days=28))
+    kept = migrate(v2, state).state.steps["s2"]
+    assert kept.completion_source is CompletionSource.TEACHER_OVERRIDE
+    assert kept.completed_at == at(days=2)
+
+
+# Rule 2 -----------------------------------------------------------------------
+
+
+def test_rule2_in_progress_step_remapped_by_element_and_stage() -> None:
+    """Rule 2: a step under a new id with the same element and stage carries
+    the in-progress record, scores and all."""
+    v2 = structure(
+        definition("s1", "pizza", stage=Stage.LEARN),
+        definition("cake-v2", "cake", stage=Stage.PLAY),
+        definition("s3", "check", stage=Stage.QUIZ),
+        version=2,
+    )
+    outcome = migrate(v2)
+    moved = outcome.state.steps["cake-v2"]
+    old = started().steps["s2"]
+    assert moved == attrs.evolve(old, step_id="cake-v2")
+    assert outcome.step_mapping["cake-v2"] == "s2"
+    # The old row stays stored, untouched, outside the structure.
+    assert outcome.state.steps["s2"] == old
+
+
+@pytest.mark.parametrize(
+    ("new_steps", "expected"),
+    [
+        pytest.param(
+            [("n1", "cake", Stage.PLAY), ("n2", "pizza", Stage.LEARN)],
+            {"n1": "s2", "n2": "s1"},
+            id="reordered-new-ids",
+        ),
+        pytest.param(
+            [("n1", "cake", Stage.QUIZ)], {}, id="same-game-other-stage-is-new"
+        ),
+        pytest.param(
+            [("s1", "pizza", Stage.LEARN), ("n9", "pie", Stage.PLAY)],
+            {"s1": "s1"},
+            id="kept-id-and-added",
+        ),
+    ],
+)
+def test_rule2_match_table(
+    new_steps: list[tuple[str, str, Stage]], expected: dict[str, str]
+) -> None:
+    """Rule 2: steps match by id, else by element_id and stage."""
+    v2 = structure(*(definition(i, e, stage=s) for i, e, s in new_steps), version=2)
+    assert match_steps(V1, v2) == expected
+
+
+def test_rule2_repeated_element_and_stage_match_in_order() -> None:
+    """Rule 2: two steps playing the same game and stage match in order."""
+    old = structure(definition("a", "g"), definition("b", "g"))
+    new = structure(definition("x", "g"), definition("y", "g"), version=2)
+    assert match_steps(old, new) == {"x": "a", "y": "b"}
+
+
+def test_rule2_a_step_id_naming_other_content_is_refused() -> None:
+    """Rule 2: reusing a step id for another game would mix two records."""
+    v2 = structure(definition("s1", "other-game", stage=Stage.LEARN), version=2)
+    with pytest.raises(InvalidInputError) as error:
+        migrate(v2)
+    assert error.value.field == "steps"
+
+
+def test_rule2_structure_of_another_assignment_is_refused() -> None:
+    """A new version belongs to the same assignment."""
+    other = structure(*V1.steps, assignment_id="other", version=2)
+    with pytest.raises(InvalidInputError):
+        migrate(other)
+
+
+def test_rule2_target_follows_the_new_version() -> None:
+    """Rule 2: a changed template target applies; met evidence completes the
+    step at the migration as ``fresh_attempt`` (D8)."""
+    v2 = structure(
+        definition("s1", "pizza", stage=Stage.LEARN),
+        definition("s2", "cake", target=45),
+        definition("s3", "check", stage=Stage.QUIZ),
+        version=2,
+    )
+    s2 = migrate(v2).state.steps["s2"]
+    assert (s2.target_score, s2.passed, s2.state) == (45, True, StepState.COMPLETE)
+    assert s2.completed_at == MIGRATED_AT
+    assert s2.completion_source is CompletionSource.FRESH_ATTEMPT
+
+
+def test_rule2_a_teacher_adjusted_target_is_kept() -> None:
+    """Rule 2: a target a teacher adjusted for this student survives a new template."""
+    state = started()
+    state = attrs.evolve(
+        state,
+        steps={**state.steps, "s2": attrs.evolve(state.steps["s2"], target_score=60)},
+    )
+    v2 = structure(
+        definition("s1", "pizza", stage=Stage.LEARN),
+        definition("s2", "cake", target=45),
+        definition("s3", "check", stage=Stage.QUIZ),
+        version=2,
+    )
+    assert migrate(v2, state).state.steps["s2"].target_score == 60
+
+
+# Rule 3 -----------------------------------------------------------------------
+
+
+def test_rule3_removed_unfinished_step_is_complete_by_migration() -> None:
+    """Rule 3: a removed step's record stays, complete, ``system_migration``."""
+    v2 = structure(definition("s1", "pizza", stage=Stage.LEARN), version=2)
+    outcome = migrate(v2)
+    retired = outcome.state.steps["s2"]
+    before = started().steps["s2"]
+    assert retired.state is StepState.COMPLETE
+    assert retired.completion_source is CompletionSource.SYSTEM_MIGRATION
+    assert retired.completed_at == MIGRATED_AT
+    assert (retired.best_score, retired.attempt_count) == (
+        before.best_score,
+        before.attempt_count,
+    )
+    assert retired in outcome.steps
+
+
+def test_rule3_removed_complete_step_keeps_its_completion() -> None:
+    """Rule 3 with rule 1: a removed complete step keeps its own date and source."""
+    v2 = structure(definition("s2", "cake"), version=2)
+    outcome = migrate(v2)
+    assert outcome.state.steps["s1"] == started().steps["s1"]
+    assert "s1" not in {s.step_id for s in outcome.steps}
+
+
+def test_rule3_removed_step_without_a_record_gets_none() -> None:
+    """Rule 3: a removed step nobody touched has nothing to preserve."""
+    v2 = structure(
+        definition("s1", "pizza", stage=Stage.LEARN),
+        definition("s2", "cake"),
+        version=2,
+    )
+    assert "s3" not in migrate(v2).state.steps
+
+
+# Rule 4 -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        pytest.param(
+            [("new", "pie", False), ("s1", "pizza", False), ("s2", "cake", False)],
+            StepState.AVAILABLE,
+            id="first-is-available",
+        ),
+        pytest.param(
+            [("s1", "pizza", False), ("new", "pie", False), ("s2", "cake", False)],
+            StepState.AVAILABLE,
+            id="after-complete-steps-is-available",
+        ),
+        pytest.param(
+            [("s1", "pizza", False), ("s2", "cake", False), ("new", "pie", False)],
+            StepState.LOCKED,
+            id="after-an-unfinished-required-step-is-locked",
+        ),
+        pytest.param(
+            [("s1", "pizza", False), ("s2", "cake", True), ("new", "pie", False)],
+            StepState.AVAILABLE,
+            id="after-an-optional-step-is-available",
+        ),
+    ],
+)
+def test_rule4_added_steps_locked_or_available_by_position(
+    steps: list[tuple[str, str, bool]], expected: StepState
+) -> None:
+    """Rule 4: an added step is available once every required step before it
+    is complete, else locked."""
+    stage_of = {"pizza": Stage.LEARN, "cake": Stage.PLAY, "pie": Stage.PLAY}
+    v2 = structure(
+        *(definition(i, e, stage=stage_of[e], optional=o) for i, e, o in steps),
+        version=2,
+    )
+    outcome = migrate(v2)
+    record = outcome.state.steps.get("new") or initial_step_progress(
+        v2, "new", student_id=STUDENT
+    )
+    assert record.state is expected
+
+
+def test_rule4_migrated_records_are_a_fixed_point_of_tracking() -> None:
+    """Rule 4 uses the real-time unlocking rule: the next command changes no step."""
+    v2 = structure(
+        definition("s1", "pizza", stage=Stage.LEARN),
+        definition("new", "pie"),
+        definition("s2", "cake"),
+        version=2,
+    )
+    state = migrate(v2).state
+    review = RequestTeacherReview(
+        command_id="r1",
+        actor_id=TEACHER,
+        student_id=STUDENT,
+        assignment_id=ASSIGNMENT,
+        issued_at=at(days=6),
+    )
+    assert apply_command(review, state, as_of=at(days=6)).steps == ()
+
+
+# Rule 5 -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("new_steps", "expected"),
+    [
+        pytest.param([("s1", "pizza", Stage.LEARN)], 100.0, id="remove-unfinished"),
+        pytest.param(
+            [
+                ("s1", "pizza", Stage.LEARN),
+                ("s2", "cake", Stage.PLAY),
+                ("s3", "check", Stage.QUIZ),
+                ("s4", "pie", Stage.PLAY),
+            ],
+            25.0,
+            id="add-one",
+        ),
+        pytest.param([("s2", "cake", Stage.PLAY)], 0.0, id="remove-the-complete-one"),
+    ],
+)
+def test_rule5_percentages_recalculated(
+    new_steps: list[tuple[str, str, Stage]], expected: float
+) -> None:
+    """Rule 5: completion is recomputed on the new structure (D10)."""
+    v2 = structure(*(definition(i, e, stage=s) for i, e, s in new_steps), version=2)
+    outcome = migrate(v2)
+    assert outcome.assignment is not None
+    assert outcome.assignment.completion_percentage == expected
+    event = next(e for e in outcome.events if isinstance(e, ProgressReconciled))
+    assert event.previous_completion_percentage == pytest.approx(100 / 3)
+    assert event.new_completion_percentage == expected
+
+
+def test_rule5_a_drop_emits_no_milestone() -> None:
+    """D16: completion falling after a migration emits no milestone."""
+    done = replay(
+        [attempt("t1", "s1", 90, at(days=1))],
+        structure(definition("s1", "pizza")),
+    )
+    v2 = structure(definition("s1", "pizza"), definition("s2", "cake"), version=2)
+    outcome = migrate(v2, done)
+    assert outcome.assignment is not None
+    assert outcome.assignment.completion_percentage == 50
+    assert outcome.assignment.status is AssignmentStatus.IN_PROGRESS
+    assert names(outcome) == ["progress_snapshot_created", "progress_reconciled"]
+
+
+def test_rule5_a_rise_emits_the_milestones_it_crosses() -> None:
+    """D16: completion rising by a migration crosses milestones upwards."""
+    v2 = structure(definition("s1", "pizza", stage=Stage.LEARN), version=2)
+    outcome = migrate(v2)
+    milestones = [
+        e.milestone
+        for e in outcome.events
+        if isinstance(e, AssignmentProgressMilestone)
+    ]
+    assert milestones == ["50", "75", "100"]
+    assert [s.notes for s in outcome.snapshots[1:]] == [
+        "milestone_50",
+        "milestone_75",
+        "milestone_100;assignment_completed",
+    ]
+
+
+def test_rule5_archive_and_extended_due_date_survive() -> None:
+    """A host's archive and a teacher's extension are no part of the structure."""
+    state = started()
+    assert state.assignment is not None
+    state = attrs.evolve(
+        state,
+        assignment=attrs.evolve(
+            state.assignment,
+            status=AssignmentStatus.ARCHIVED,
+            due_at_override=at(days=40),
+        ),
+    )
+    v2 = structure(*V1.steps, definition("s4", "pie"), version=2)
+    after = migrate(v2, state).assignment
+    assert after is not None
+    assert (after.status, after.due_at_override) == (
+        AssignmentStatus.ARCHIVED,
+        at(days=40),
+    )
+
+
+# Rule 6 and rollback --------------------------------------------------------
+
+
+def test_rule6_audit_snapshot_captures_the_pre_migration_state() -> None:
+    """Rule 6: a ``manual`` assignment snapshot, first in the outcome, with its event."""
+    v2 = structure(definition("s1", "pizza", stage=Stage.LEARN), version=2)
+    outcome = migrate(v2)
+    snapshot = outcome.audit_snapshot
+    assert snapshot is not None
+    assert (snapshot.trigger, snapshot.scope_type, snapshot.scope_id) == (
+        SnapshotTrigger.MANUAL,
+        ScopeType.ASSIGNMENT,
+        ASSIGNMENT,
+    )
+    assert snapshot.notes == "pre_migration:m1"
+    assert snapshot.state_snapshot["kind"] == "pre_migration"
+    assert snapshot.metrics_snapshot["completion_percentage"] == pytest.approx(100 / 3)
+    created = outcome.events[0]
+    assert created.name == "progress_snapshot_created"
+    assert created.snapshot_id == snapshot.snapshot_id  # type: ignore[union-attr]
+
+
+def test_rule6_rollback_restores_every_record_exactly() -> None:
+    """Rule 6: rolling back from the snapshot gives the records back exactly."""
+    before = started()
+    v2 = structure(definition("n1", "cake"), definition("n2", "pie"), version=2)
+    outcome = migrate(v2, before)
+    back = rollback_migration(
+        outcome.audit_snapshot,  # type: ignore[arg-type]
+        outcome.state,
+        rollback_id="r1",
+        as_of=at(days=6),
+    )
+    assert back.applied
+    assert back.state.structure == V1
+    assert back.state.assignment == before.assignment
+    for step_id, record in before.steps.items():
+        assert back.state.steps[step_id] == record
+    assert [e.name for e in back.events] == [
+        "progress_snapshot_created",
+        "progress_reconciled",
+    ]
+    assert back.audit_snapshot is not None
+    assert back.audit_snapshot.notes == "pre_rollback:r1"
+
+
+def test_rollback_from_stored_json_snapshot() -> None:
+    """The snapshot read back from JSON storage restores the same records."""
+    v2 = structure(definition("s1", "pizza", stage=Stage.LEARN), version=2)
+    outcome = migrate(v2)
+    stored = from_json(to_json(outcome.audit_snapshot), ProgressSnapshot)
+    back = rollback_migration(stored, outcome.state, rollback_id="r1", as_of=at(days=6))
+    assert back.state.steps["s2"] == started().steps["s2"]
+
+
+def test_rollback_twice_changes_nothing_the_second_time() -> None:
+    """A rollback of restored records has nothing to do."""
+    v2 = structure(definition("s1", "pizza", stage=Stage.LEARN), version=2)
+    outcome = migrate(v2)
+    snapshot = outcome.audit_snapshot
+    assert snapshot is not None
+    once = rollback_migration(
+        snapshot, outcome.state, rollback_id="r1", as_of=at(days=6)
+    )
+    twice = rollback_migration(snapshot, once.state, rollback_id="r2", as_of=at(days=7))
+    assert not twice.applied
+    assert (twice.steps, twice.events, twice.snapshots) == ((), (), ())
+
+
+def test_rollback_locks_a_step_that_had_no_record() -> None:
+    """A restored step without a pre-migration record gets its initial record,
+    locked after the first step, as a missing one counts (Q17)."""
+    one = replay(
+        [attempt("t1", "s1", 50, at(days=1))],
+        structure(definition("s1", "pizza"), definition("s2", "cake")),
+    )
+    assert "s2" not in one.steps
+    # s1 becomes optional: it no longer blocks s2, which unlocks.
+    v2 = structure(
+        definition("s1", "pizza", optional=True), definition("s2", "cake"), version=2
+    )
+    outcome = migrate(v2, one)
+    assert outcome.state.steps["s2"].state is StepState.AVAILABLE
+    back = rollback_migration(
+        outcome.audit_snapshot,  # type: ignore[arg-type]
+        outcome.state,
+        rollback_id="r1",
+        as_of=at(days=6),
+    )
+    assert back.state.steps["s2"].state is StepState.LOCKED
+    raw_assignment, raw_steps = raw_records(back.state)
+    assert (
+        check_assignment(
+            raw_assignment, back.state.structure, raw_steps, student_id=STUDENT
+        )
+        == ()
+    )
+
+
+@pytest.mark.parametrize("problem", ["other-student", "not-pre-change"])
+def test_rollback_refuses_a_foreign_or_wrong_snapshot(problem: str) -> None:
+    """Only a pre-change snapshot of this student and assignment is restored."""
+    v2 = structure(definition("s1", "pizza", stage=Stage.LEARN), version=2)
+    outcome = migrate(v2)
+    snapshot = outcome.audit_snapshot
+    assert snapshot is not None
+    if problem == "other-student":
+        snapshot = attrs.evolve(snapshot, student_id="someone-else")
+    else:
+        snapshot = attrs.evolve(snapshot, state_snapshot={"kind": "milestone"})
+    with pytest.raises(InvalidInputError):
+        rollback_migration(snapshot, outcome.state, rollback_id="r1", as_of=at(days=6))
+
+
+# Outcomes as data -----------------------------------------------------------
+
+
+def test_same_structure_again_changes_nothing() -> None:
+    """Idempotence: the structure a student is on already is no change."""
+    outcome = migrate(V1)
+    assert not outcome.applied
+    assert (outcome.steps, outcome.events, outcome.snapshots) == ((), (), ())
+
+
+def test_student_without_records_has_nothing_to_migrate() -> None:
+    """A student who never opened the assignment starts on the new version."""
+    empty = ProgressState(student_id=STUDENT, structure=V1)
+    v2 = structure(definition("s4", "pie"), version=2)
+    outcome = migrate(v2, empty)
+    assert not outcome.applied
+    assert outcome.state.structure == v2
+
+
+def test_ids_are_deterministic_and_per_student() -> None:
+    """The same change gives the same ids; ids name the change and the student."""
+    v2 = structure(definition("s1", "pizza", stage=Stage.LEARN), version=2)
+    first, second = migrate(v2), migrate(v2)
+    assert first == second
+    assert first.consumed_ids == (f"m1:{STUDENT}:{ASSIGNMENT}",)
+    assert all(e.event_id.startswith(first.consumed_ids[0]) for e in first.events)
+
+
+def test_every_event_matches_its_schema() -> None:
+    """Events of migrations, rollbacks and deprecations validate (D23)."""
+    schemas = event_json_schemas()
+    v2 = structure(definition("s1", "pizza", stage=Stage.LEARN), version=2)
+    outcome = migrate(v2)
+    back = rollback_migration(
+        outcome.audit_snapshot,  # type: ignore[arg-type]
+        outcome.state,
+        rollback_id="r1",
+        as_of=at(days=6),
+    )
+    change = deprecate_content(
+        V1, element_id="cake", deprecation_id="d1", as_of=at(days=4)
+    )
+    impact = deprecation_impact(change, [started()], as_of=at(days=4))
+    for event in (*outcome.events, *back.events, *impact.events):
+        wire = json.loads(json.dumps(event_to_dict(event)))
+        jsonschema.validate(wire, schemas[event.name])
+
+
+def test_sequence_counts_follow_a_migration() -> None:
+    """A migration that takes completion away uncounts the assignment in its
+    sequence; completing it again counts it once."""
+    one = structure(definition("s1", "pizza"))
+    seq = SequenceStructure(sequence_id="seq", assignment_ids=(ASSIGNMENT, "next"))
+    state = ProgressState(student_id=STUDENT, structure=one, sequence_structure=seq)
+    state = replay([attempt("t1", "s1", 90, at(days=1))], one, state=state)
+    assert state.sequence is not None
+    assert state.sequence.assignments_completed == 1
+    v2 = structure(definition("s1", "pizza"), definition("s2", "cake"), version=2)
+    outcome = migrate(v2, state)
+    assert outcome.sequence is not None
+    assert (
+        outcome.sequence.assignments_completed,
+        outcome.sequence.current_assignment_id,
+    ) == (
+        0,
+        ASSIGNMENT,
+    )
+    again = replay([attempt("t2", "s2", 95, at(days=6))], v2, state=outcome.state)
+    assert again.sequence is not None
+    assert isinstance(again.sequence, SequenceProgress)
+    assert again.sequence.assignments_completed == 1
+
+
+def test_migrated_records_pass_the_checker() -> None:
+    """Migration writes only consistent records (D18 finds nothing)."""
+    v2 = structure(
+        definition("n0", "pie"),
+        definition("s1", "pizza", stage=Stage.LEARN),
+        definition("cake-v2", "cake"),
+        version=2,
+    )
+    state = migrate(v2).state
+    raw_assignment, raw_steps = raw_records(state)
+    assert check_assignment(raw_assignment, v2, raw_steps, student_id=STUDENT) == ()
+
+
+# When content is deprecated ---------------------------------------------------
+
+
+def test_deprecated_rule1_replacement_is_offered_not_forced() -> None:
+    """Rule 1: with a replacement, the step stays required and an offer is data."""
+    change = deprecate_content(
+        V1,
+        element_id="cake",
+        replaced_by_game_id="cake-2",
+        deprecation_id="d1",
+        as_of=at(days=4),
+    )
+    step = change.after.step("s2")
+    assert step.required
+    assert step.replaced_by_game_id == "cake-2"
+    (offer,) = change.offers
+    assert (offer.step_id, offer.element_id, offer.replaced_by_game_id) == (
+        "s2",
+        "cake",
+        "cake-2",
+    )
+
+
+def test_deprecated_rule1_accepting_keeps_the_record_and_its_scores() -> None:
+    """Rule 1 with rule 5: accepting the offer keeps the step's id and record."""
+    change = deprecate_content(
+        V1,
+        element_id="cake",
+        replaced_by_game_id="cake-2",
+        deprecation_id="d1",
+        as_of=at(days=4),
+    )
+    accepted = accept_replacement(change.after, change.offers[0])
+    assert accepted.step("s2").element_id == "cake-2"
+    state = reconcile_content_change(
+        started(), change.after, change_id="d1", as_of=at(days=4)
+    ).state
+    outcome = reconcile_content_change(
+        state, accepted, change_id="d2", as_of=at(days=5)
+    )
+    assert outcome.state.steps["s2"] == started().steps["s2"]
+    assert outcome.step_mapping["s2"] == "s2"
+
+
+def test_deprecated_rule1_a_stale_offer_is_refused() -> None:
+    """An offer for a step that changed since is refused."""
+    change = deprecate_content(
+        V1,
+        element_id="cake",
+        replaced_by_game_id="cake-2",
+        deprecation_id="d1",
+        as_of=at(days=4),
+    )
+    accepted = accept_replacement(change.after, change.offers[0])
+    with pytest.raises(InvalidInputError):
+        accept_replacement(accepted, change.offers[0])
+
+
+def test_deprecated_rule2_no_replacement_marks_the_step_deprecated() -> None:
+    """Rule 2: without a replacement the step is deprecated, so not required (D10)."""
+    change = deprecate_content(
+        V1, element_id="cake", deprecation_id="d1", as_of=at(days=4)
+    )
+    step = change.after.step("s2")
+    assert step.deprecated
+    assert not step.required
+    assert change.step_ids == ("s2",)
+    assert change.after.version == V1.version + 1
+
+
+def test_deprecated_rule2_the_step_stops_blocking_progression() -> None:
+    """Rule 2: the step after the deprecated one unlocks."""
+    change = deprecate_content(
+        V1, element_id="cake", deprecation_id="d1", as_of=at(days=4)
+    )
+    outcome = reconcile_content_change(
+        started(), change.after, change_id="d1", as_of=at(days=4)
+    )
+    assert outcome.state.steps["s3"].state is StepState.AVAILABLE
+
+
+@pytest.mark.parametrize(
+    ("element_id", "expected"),
+    [
+        pytest.param("cake", 100.0, id="unfinished-step-leaves-the-count"),
+        pytest.param("pizza", 50.0, id="finished-step-leaves-the-count-too"),
+        pytest.param("absent-game", 200 / 3, id="unused-content-changes-nothing"),
+    ],
+)
+def test_deprecated_rule3_completion_excludes_deprecated_steps(
+    element_id: str, expected: float
+) -> None:
+    """Rule 3: deprecated steps leave the required count (D10), whichever way
+    that moves the percentage (s1 and s3 complete, s2 in progress: 2 of 3)."""
+    state = replay([attempt("t3", "s3", 95, at(days=2))], V1, state=started())
+    change = deprecate_content(
+        V1, element_id=element_id, deprecation_id="d1", as_of=at(days=4)
+    )
+    outcome = reconcile_content_change(
+        state, change.after, change_id="d1", as_of=at(days=4)
+    )
+    after = outcome.assignment if outcome.applied else state.assignment
+    assert after is not None
+    assert after.completion_percentage == pytest.approx(expected)
+    impact = deprecation_impact(change, [state], as_of=at(days=4))
+    if change.step_ids:
+        assert impact.changes[0].new_percentage == pytest.approx(expected)
+    else:
+        assert (impact.changes, impact.events) == ((), ())
+
+
+def test_deprecated_rule3_reconciliation_type_is_content_change() -> None:
+    """Rule 3: the recalculation is reported as ``content_change``."""
+    change = deprecate_content(
+        V1, element_id="cake", deprecation_id="d1", as_of=at(days=4)
+    )
+    outcome = reconcile_content_change(
+        started(), change.after, change_id="d1", as_of=at(days=4)
+    )
+    (event,) = [e for e in outcome.events if isinstance(e, ProgressReconciled)]
+    assert event.reconciliation_type is ReconciliationType.CONTENT_CHANGE
+    assert outcome.audit_snapshot is not None
+    assert outcome.audit_snapshot.notes == "pre_content_change:d1"
+
+
+def test_deprecated_rule4_teacher_is_notified_with_the_impact() -> None:
+    """Rule 4: one ``content_deprecated`` notification with students and
+    percentages affected."""
+    untouched = ProgressState(student_id="bo", structure=V1)
+    change = deprecate_content(
+        V1, element_id="pizza", deprecation_id="d1", as_of=at(days=4)
+    )
+    impact = deprecation_impact(change, [started(), untouched], as_of=at(days=4))
+    (event,) = impact.events
+    assert isinstance(event, ContentDeprecated)
+    assert event.destination is Destination.NOTIFICATION_SERVICE
+    assert (event.step_ids, event.element_id, event.stage) == (("s1",), "pizza", None)
+    assert (
+        event.students_total,
+        event.students_affected,
+        event.students_with_scores,
+    ) == (
+        2,
+        1,
+        1,
+    )
+    assert event.average_completion_before == pytest.approx(100 / 6)
+    assert event.average_completion_after == 0.0
+    assert event.largest_completion_drop == pytest.approx(100 / 3)
+    assert not event.replacement_offered
+
+
+def test_deprecated_rule5_historical_scores_remain() -> None:
+    """Rule 5: the deprecated step's record, scores and all, is untouched."""
+    change = deprecate_content(
+        V1, element_id="cake", deprecation_id="d1", as_of=at(days=4)
+    )
+    outcome = reconcile_content_change(
+        started(), change.after, change_id="d1", as_of=at(days=4)
+    )
+    assert outcome.state.steps["s2"] == started().steps["s2"]
+    assert "s2" not in {s.step_id for s in outcome.steps}
+
+
+def test_deprecating_one_stage_leaves_the_others() -> None:
+    """A deprecated stage of a game affects only the steps of that stage."""
+    two = structure(
+        definition("p", "pizza", stage=Stage.PLAY),
+        definition("q", "pizza", stage=Stage.QUIZ),
+    )
+    change = deprecate_content(
+        two, element_id="pizza", stage=Stage.QUIZ, deprecation_id="d1", as_of=at(days=1)
+    )
+    assert change.step_ids == ("q",)
+    assert change.after.step("p").required
+    assert not change.after.step("q").required
+
+
+def test_deprecating_again_changes_nothing() -> None:
+    """A second deprecation of the same content is no change."""
+    once = deprecate_content(
+        V1, element_id="cake", deprecation_id="d1", as_of=at(days=4)
+    )
+    twice = deprecate_content(
+        once.after, element_id="cake", deprecation_id="d2", as_of=at(days=5)
+    )
+    assert once.changed
+    assert not twice.changed
+
+
+def test_a_game_cannot_replace_itself() -> None:
+    """A replacement is another game."""
+    with pytest.raises(InvalidInputError):
+        deprecate_content(
+            V1,
+            element_id="cake",
+            replaced_by_game_id="cake",
+            deprecation_id="d1",
+            as_of=at(days=4),
+        )
+
+
+def test_a_persons_change_leaves_an_audit_entry() -> None:
+    """D19: a migration or rollback by a person records who, when, what and why."""
+    v2 = structure(definition("s1", "pizza", stage=Stage.LEARN), version=2)
+    outcome = migrate_progress(
+        started(),
+        v2,
+        migration_id="m1",
+        as_of=MIGRATED_AT,
+        actor_id="admin-1",
+        reason="sequence v2 rollout",
+    )
+    (entry,) = outcome.audit
+    assert (entry.actor_id, entry.action, entry.reason, entry.command_id) == (
+        "admin-1",
+        "migrate_assignment",
+        "sequence v2 rollout",
+        "m1",
+    )
+    assert (entry.before["structure_version"], entry.after["structure_version"]) == (
+        1,
+        2,
+    )
+    assert entry.occurred_at == MIGRATED_AT
+    back = rollback_migration(
+        outcome.audit_snapshot,  # type: ignore[arg-type]
+        outcome.state,
+        rollback_id="r1",
+        as_of=at(days=6),
+        actor_id="admin-1",
+        reason="v2 broke the quiz",
+    )
+    assert [e.action for e in back.audit] == ["rollback_migration"]
+    assert migrate(v2).audit == ()  # the system's own change: no person
+
+
+@pytest.mark.parametrize(
+    ("actor_id", "reason"), [("admin-1", None), (None, "why"), ("  ", "why")]
+)
+def test_a_persons_change_needs_actor_and_reason(
+    actor_id: str | None, reason: str | None
+) -> None:
+    """D8, D19: who and why come together."""
+    v2 = structure(definition("s1", "pizza", stage=Stage.LEARN), version=2)
+    with pytest.raises(InvalidInputError):
+        migrate_progress(
+            started(),
+            v2,
+            migration_id="m1",
+            as_of=MIGRATED_AT,
+            actor_id=actor_id,
+            reason=reason,
+        )
