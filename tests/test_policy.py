@@ -6,10 +6,14 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from mlc_progress import DEFAULT_POLICY, Policy, Stage, StageWeights
+from mlc_progress._errors import InvalidInputError
+from mlc_progress._policy import RollupPolicy, SchedulePolicy, ViewPolicy
 from mlc_progress.testing import strategies as mst
 
 
@@ -118,4 +122,146 @@ def test_policy_round_trips_through_dict(policy: Policy) -> None:
 @given(mst.policies())
 def test_policy_round_trips_through_json_text(policy: Policy) -> None:
     """A policy's dict is JSON-ready and Policy.from_json reads it back equal."""
+    assert Policy.from_json(json.dumps(policy.to_dict())) == policy
+
+
+# -- sections: rollups, schedule, views ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "default"),
+    [
+        ("rollups", "engagement_recency_weight", 0.40),
+        ("rollups", "engagement_frequency_weight", 0.35),
+        ("rollups", "engagement_time_weight", 0.25),
+        ("rollups", "engagement_recency_days", 14),
+        ("rollups", "engagement_target_active_days", 5),
+        ("rollups", "engagement_target_minutes", 120),
+        ("rollups", "badge_mastery_min", 80.0),
+        ("rollups", "active_user_days", 7),
+        ("rollups", "streak_persistence_days", 3),
+        ("rollups", "distribution_bucket_points", 10),
+        (
+            "rollups",
+            "trend_metrics",
+            ("completion_percentage", "mastery_score", "engagement_score"),
+        ),
+        ("schedule", "snapshot_hour_utc", 0),
+        ("schedule", "weekly_rollup_weekday", 6),
+        ("views", "recent_activities", 10),
+        ("views", "struggle_low_score_min_attempts", 2),
+    ],
+)
+def test_section_defaults_are_the_documented_numbers(
+    section: str, field: str, default: object
+) -> None:
+    """Each section field defaults to the number of D21 or of docs/decisions.md."""
+    assert getattr(getattr(DEFAULT_POLICY, section), field) == default
+
+
+def test_from_toml_reads_the_rollups_schedule_and_views_tables(tmp_path: Path) -> None:
+    """The batch, clock and view thresholds load from their own TOML tables."""
+    text = (
+        "class_summary_minutes = 30\n"
+        "[rollups]\n"
+        "badge_mastery_min = 90\n"
+        "trend_metrics = ['mastery_score']\n"
+        "[schedule]\n"
+        "snapshot_hour_utc = 6\n"
+        "weekly_rollup_weekday = 0\n"
+        "[views]\n"
+        "recent_activities = 5\n"
+    )
+    path = tmp_path / "policy.toml"
+    path.write_text(text)
+    expected = Policy(
+        class_summary_minutes=30,
+        rollups=RollupPolicy(badge_mastery_min=90.0, trend_metrics=("mastery_score",)),
+        schedule=SchedulePolicy(snapshot_hour_utc=6, weekly_rollup_weekday=0),
+        views=ViewPolicy(recent_activities=5),
+    )
+    assert Policy.from_toml(text) == expected
+    assert Policy.from_toml(path) == expected
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"views": {"recent_activities": 11}}, "views.recent_activities"),
+        ({"schedule": {"snapshot_hour_utc": 24}}, "schedule.snapshot_hour_utc"),
+        (
+            {"schedule": {"weekly_rollup_weekday": True}},
+            "schedule.weekly_rollup_weekday",
+        ),
+        (
+            {"rollups": {"engagement_time_weight": 0.5}},
+            "rollups.engagement_recency_weight",
+        ),
+        (
+            {"rollups": {"distribution_bucket_points": 7}},
+            "rollups.distribution_bucket_points",
+        ),
+        ({"views": {"streak_persistence_days": 3}}, "views.streak_persistence_days"),
+    ],
+)
+def test_a_bad_section_value_names_its_path(
+    data: dict[str, object], field: str
+) -> None:
+    """A section's invalid or unknown value raises InvalidInputError naming the path."""
+    with pytest.raises(InvalidInputError) as caught:
+        Policy.from_dict(data)
+    assert caught.value.field == field
+
+
+def test_the_default_policy_round_trips_with_its_sections() -> None:
+    """Policy().to_dict() holds the sections as tables and reads back equal."""
+    data = Policy().to_dict()
+    assert {"rollups", "schedule", "views"} <= set(data)
+    assert Policy.from_dict(data) == Policy()
+    assert Policy.from_json(json.dumps(data)) == Policy()
+
+
+_engagement_weights = st.integers(min_value=0, max_value=20).flatmap(
+    lambda a: st.integers(min_value=0, max_value=20 - a).map(
+        lambda b: (a, b, 20 - a - b)
+    )
+)
+
+
+@st.composite
+def _sectioned_policies(draw: st.DrawFn) -> Policy:
+    recency, frequency, time = draw(_engagement_weights)
+    rollups = RollupPolicy(
+        engagement_recency_weight=recency / 20,
+        engagement_frequency_weight=frequency / 20,
+        engagement_time_weight=time / 20,
+        engagement_recency_days=draw(st.integers(1, 60)),
+        engagement_target_active_days=draw(st.integers(1, 7)),
+        engagement_target_minutes=draw(st.integers(1, 600)),
+        badge_mastery_min=draw(st.floats(0, 100)),
+        active_user_days=draw(st.integers(1, 366)),
+        streak_persistence_days=draw(st.integers(1, 60)),
+        distribution_bucket_points=draw(st.sampled_from([1, 2, 4, 5, 10, 20, 25, 50])),
+        trend_metrics=tuple(
+            draw(
+                st.lists(st.sampled_from(["mastery_score", "streak_days"]), max_size=2)
+            )
+        ),
+    )
+    schedule = SchedulePolicy(
+        snapshot_hour_utc=draw(st.integers(0, 23)),
+        weekly_rollup_weekday=draw(st.integers(0, 6)),
+    )
+    views = ViewPolicy(
+        recent_activities=draw(st.integers(5, 10)),
+        struggle_low_score_min_attempts=draw(st.integers(1, 1000)),
+    )
+    base = draw(mst.policies())
+    return attrs.evolve(base, rollups=rollups, schedule=schedule, views=views)
+
+
+@given(_sectioned_policies())
+def test_a_policy_with_varied_sections_round_trips(policy: Policy) -> None:
+    """Sections survive to_dict, JSON text and from_dict unchanged."""
+    assert Policy.from_dict(policy.to_dict()) == policy
     assert Policy.from_json(json.dumps(policy.to_dict())) == policy

@@ -19,6 +19,7 @@ from mlc_progress import (
     AssignmentProgress,
     AssignmentStatus,
     InvalidInputError,
+    Policy,
     ScopeType,
     SequenceStructure,
     SnapshotTrigger,
@@ -26,6 +27,7 @@ from mlc_progress import (
     from_json,
     to_json,
 )
+from mlc_progress._policy import RollupPolicy
 from mlc_progress._retention import student_snapshot
 from mlc_progress._risk import dismiss_risk
 from mlc_progress._rollups import (
@@ -33,7 +35,6 @@ from mlc_progress._rollups import (
     ClassSummaryAccumulator,
     Histogram,
     OrganizationDashboardAccumulator,
-    RollupPolicy,
     SequenceRecords,
     StudentHistory,
     StudentResult,
@@ -367,7 +368,7 @@ def test_badges_count_mastered_completions_and_completed_sequences() -> None:
     stricter = student_summary(
         history(high, low),
         as_of=at(2),
-        rollup_policy=RollupPolicy(badge_mastery_min=90),
+        policy=Policy(rollups=RollupPolicy(badge_mastery_min=90)),
     )
     assert stricter.badges_earned == 0
 
@@ -408,6 +409,39 @@ def test_history_refuses_records_of_another_student() -> None:
             ),
         )
     assert error.value.field == "steps"
+
+
+def test_assignment_records_are_one_students_records_of_the_assignment() -> None:
+    """Steps of another assignment or student, unknown or repeated steps, and
+    another assignment's progress are refused, naming the field."""
+    played = fractions()
+    records = played.records()
+    first, second = records.steps[0], records.steps[1]
+    assert records.progress is not None
+    cases = [
+        ((attrs.evolve(first, assignment_id="other"),), None, "steps"),
+        ((attrs.evolve(first, step_id="nowhere"),), None, "steps"),
+        ((first, first), None, "steps"),
+        ((first, attrs.evolve(second, student_id="bob")), None, "steps"),
+        ((first,), attrs.evolve(records.progress, student_id="bob"), "steps"),
+        ((), attrs.evolve(records.progress, assignment_id="other"), "progress"),
+    ]
+    for steps, progress, field in cases:
+        with pytest.raises(InvalidInputError) as error:
+            AssignmentRecords(
+                structure=played.structure, progress=progress, steps=steps
+            )
+        assert error.value.field == field
+
+
+def test_records_without_progress_are_completed_as_of_a_moment() -> None:
+    """with_progress keeps a stored record and computes a missing one."""
+    records = fractions().records()
+    assert records.with_progress(student_id=STUDENT, as_of=at(30)) is records
+    bare = attrs.evolve(records, progress=None)
+    assert bare.student_id == STUDENT
+    filled = bare.with_progress(student_id=STUDENT, as_of=at(30))
+    assert filled.progress == bare.current(student_id=STUDENT, as_of=at(30))
 
 
 def test_history_refuses_attempts_of_unlisted_assignments() -> None:
@@ -660,6 +694,17 @@ def test_class_summary_worked_example() -> None:
     assert effect.completion_rate == 50.0
     assert effect.mean_completion == 50.0
     assert effect.mean_mastery == pytest.approx(40.0)
+    assert (figures.started_students, figures.mean_mastery_started) == (1, 80.0)
+
+
+def test_active_students_are_counted_over_the_policy_window() -> None:
+    """A student last active 8 days ago is active only with a window over 8 days."""
+    done = play(assignment("a1", step("s1", target=50)), [("s1", 90.0, at(2))])
+    results = [student_result("ada", done, as_of=at(10))]
+    default = class_summary(results, class_id="c1", as_of=at(10)).figures
+    month = Policy(rollups=RollupPolicy(active_user_days=30))
+    wider = class_summary(results, class_id="c1", as_of=at(10), policy=month).figures
+    assert (default.active_students, wider.active_students) == (0, 1)
 
 
 def test_class_accumulator_refuses_a_student_of_another_class() -> None:

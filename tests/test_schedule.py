@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlc_progress import InvalidInputError, Policy
+from mlc_progress import InvalidInputError, Policy, structure
+from mlc_progress._policy import SchedulePolicy
 from mlc_progress._schedule import (
     DueJob,
     Job,
     JobKind,
-    SchedulePolicy,
     due_jobs,
     latest_slot,
     next_due,
@@ -154,17 +154,19 @@ def test_due_jobs_lists_students_classes_then_organizations() -> None:
 
 
 def test_a_custom_policy_moves_the_intervals_and_the_clock() -> None:
-    """Intervals come from Policy, clock times from SchedulePolicy."""
+    """Intervals come from Policy, clock times from its schedule section."""
     policy = Policy(class_summary_minutes=30)
     assert next_due(
         job(JobKind.CLASS_SUMMARY), last_run=NOW, now=NOW, policy=policy
     ) == NOW + timedelta(minutes=30)
-    monday_six = SchedulePolicy(snapshot_hour_utc=6, weekly_rollup_weekday=0)
+    monday_six = Policy(
+        schedule=SchedulePolicy(snapshot_hour_utc=6, weekly_rollup_weekday=0)
+    )
     assert next_due(
-        job(JobKind.WEEKLY_ROLLUP), last_run=NOW, now=NOW, schedule_policy=monday_six
+        job(JobKind.WEEKLY_ROLLUP), last_run=NOW, now=NOW, policy=monday_six
     ) == datetime(2026, 3, 16, 6, tzinfo=UTC)
     assert next_due(
-        job(JobKind.DAILY_SNAPSHOT), last_run=NOW, now=NOW, schedule_policy=monday_six
+        job(JobKind.DAILY_SNAPSHOT), last_run=NOW, now=NOW, policy=monday_six
     ) == datetime(2026, 3, 13, 6, tzinfo=UTC)
 
 
@@ -254,3 +256,13 @@ def test_clock_jobs_fall_on_their_occurrences(kind: JobKind, now: datetime) -> N
         assert due.weekday() == 6
     assert latest_slot(kind, at=due) == due
     assert latest_slot(kind, at=now) <= now < due
+
+
+def test_a_job_read_back_with_an_unknown_kind_names_the_field() -> None:
+    """JobKind is structured by its spec strings only; the error names ``kind``."""
+    with pytest.raises(InvalidInputError) as caught:
+        structure({"kind": "hourly_cleanup", "target_id": "x"}, Job)
+    assert caught.value.field == "kind"
+    assert structure({"kind": "weekly_rollup", "target_id": "x"}, Job) == job(
+        JobKind.WEEKLY_ROLLUP
+    )

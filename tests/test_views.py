@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlc_progress import (
+    AssignmentProgress,
     AssignmentStatus,
     AssignmentStructure,
     Attempt,
@@ -26,6 +27,7 @@ from mlc_progress import (
     MasteryLevel,
     OverrideComplete,
     PacingStatus,
+    Policy,
     ProgressState,
     Stage,
     StepDefinition,
@@ -36,23 +38,38 @@ from mlc_progress import (
     assignment_progress,
     from_json,
 )
+from mlc_progress._history import AssignmentRecords
+from mlc_progress._policy import ViewPolicy
+from mlc_progress._retention import student_completion
+from mlc_progress._risk import (
+    RiskAssessment,
+    RiskFactor,
+    RiskRule,
+    _least_favourable,
+    is_active_assignment,
+    risk_update,
+)
+from mlc_progress._rollups import (
+    OrganizationDashboard,
+    StudentResult,
+    TrendPeriod,
+    TrendSample,
+    organization_dashboard,
+    period_start,
+)
 from mlc_progress._views import (
-    AssignmentRecords,
     CellStatus,
     ClassOverview,
     Colour,
     Directory,
     Pattern,
     SortKey,
-    StudentFigures,
-    TrendPoint,
-    ViewPolicy,
     _completion_figure,
     assignment_detail,
     class_overview,
     concept_mastery,
     filter_rows,
-    organization_dashboard,
+    organization_dashboard_view,
     parent_report,
     percent_display,
     render_class_overview_text,
@@ -343,6 +360,12 @@ def build_world() -> World:
 WORLD = build_world()
 
 
+def stored(records: AssignmentRecords) -> AssignmentProgress:
+    """The progress record the world's records always carry."""
+    assert records.progress is not None
+    return records.progress
+
+
 def overview() -> ClassOverview:
     return class_overview(
         "c1",
@@ -482,7 +505,7 @@ def test_risk_factors_read_in_words(factor: str, words: str) -> None:
 
 def test_the_world_was_made_by_the_tracking_core() -> None:
     """The records under test come from apply_command: statuses and an audit trail."""
-    ada = {r.structure.assignment_id: r.progress for r in WORLD.of("ada")}
+    ada = {r.structure.assignment_id: stored(r) for r in WORLD.of("ada")}
     assert ada["fractions-1"].status is AssignmentStatus.COMPLETE
     assert ada["decimals-1"].completion_percentage == pytest.approx(200 / 3)
     assert {e.action for e in WORLD.audit} == {"override_complete", "extend_due_date"}
@@ -535,7 +558,7 @@ def test_recent_activity_keeps_the_latest_few_newest_first() -> None:
         WORLD.of("ada"),
         as_of=AS_OF,
         attempts=WORLD.attempts,
-        policy=ViewPolicy(recent_activities=5),
+        policy=Policy(views=ViewPolicy(recent_activities=5)),
     )
     times = [a.at for a in view.recent_activity]
     assert len(times) == 5
@@ -587,6 +610,67 @@ def test_views_of_one_student_refuse_anothers_records() -> None:
     with pytest.raises(InvalidInputError) as caught:
         student_dashboard("ada", WORLD.of("bo"), as_of=AS_OF)
     assert caught.value.field == "assignments"
+
+
+def test_records_without_progress_are_shown_as_computed_as_of_the_view() -> None:
+    """Without a stored progress record, a view computes it as of its as_of (Q92)."""
+    bare = [attrs.evolve(r, progress=None) for r in WORLD.of("ada")]
+    kwargs: dict[str, Any] = {
+        "as_of": AS_OF,
+        "attempts": WORLD.attempts,
+        "summary": WORLD.summaries["ada"],
+        "directory": DIRECTORY,
+    }
+    assert student_report("ada", bare, **kwargs) == student_report(
+        "ada", WORLD.of("ada"), **kwargs
+    )
+
+
+def test_an_assignment_never_begun_shows_as_not_started() -> None:
+    """Dan has no records for decimals: 0 of 3 steps, the first step next, not started."""
+    untouched = [AssignmentRecords(structure=DECIMALS)]
+    view = student_dashboard("dan", untouched, as_of=AS_OF, directory=DIRECTORY)
+    assert view.completion.accessible_text == (
+        "Overall, 0 of 3 steps complete, 0 percent, across 1 assignment"
+    )
+    assert view.next_step is not None
+    assert view.next_step.step_id == "d1"
+    summary = StudentProgressSummary(student_id="dan", organization_id="org-a")
+    letter = parent_report(
+        "dan", summary=summary, assignments=untouched, as_of=AS_OF, directory=DIRECTORY
+    )
+    assert [line.text for line in letter.assignments] == [
+        "Decimals: not started yet, due 15 September 2026."
+    ]
+
+
+def test_assignment_detail_without_progress_needs_the_moment_and_student() -> None:
+    """The detail of bare records needs as_of and, without step records, the student."""
+    untouched = AssignmentRecords(structure=DECIMALS)
+    with pytest.raises(InvalidInputError) as caught:
+        assignment_detail(untouched, as_of=AS_OF)
+    assert caught.value.field == "progress"
+    view = assignment_detail(untouched, as_of=AS_OF, student_id="dan")
+    assert (view.student_id, view.completion.accessible_text) == (
+        "dan",
+        "0 of 3 steps complete, 0 percent",
+    )
+
+
+def test_views_and_batch_name_each_thing_once() -> None:
+    """No public name is both a view and a batch name."""
+    import mlc_progress.batch
+    import mlc_progress.views
+
+    assert set(mlc_progress.views.__all__) & set(mlc_progress.batch.__all__) == set()
+
+
+def test_view_enums_refuse_unknown_text_and_name_the_field() -> None:
+    """A view read back with an unknown colour fails on that field (one converter)."""
+    text = view_to_json(status_badge(CellStatus.AT_RISK)).replace('"red"', '"purple"')
+    with pytest.raises(InvalidInputError) as caught:
+        from_json(text, type(status_badge(CellStatus.AT_RISK)))
+    assert caught.value.field == "colour"
 
 
 # -- assignment detail ---------------------------------------------------------------------------
@@ -910,7 +994,7 @@ def test_teachers_see_estimated_finish_dates() -> None:
     """The teacher's rows carry the projected completion date of open work (Q30)."""
     view = bo_detail()
     decimals = next(r for r in view.assignments if r.assignment_id == "decimals-1")
-    progress = next(r.progress for r in WORLD.of("bo") if r.structure is DECIMALS)
+    progress = next(stored(r) for r in WORLD.of("bo") if r.structure is DECIMALS)
     assert decimals.estimated_completion_date == progress.estimated_completion_date
 
 
@@ -924,29 +1008,79 @@ def test_concept_mastery_takes_the_best_step_per_concept() -> None:
 # -- the admin dashboard ---------------------------------------------------------------------------
 
 
-def org_view() -> Any:
+def world_result(
+    summary: StudentProgressSummary,
+    class_ids: tuple[str, ...],
+    trends: tuple[TrendSample, ...] = (),
+) -> StudentResult:
+    """The batch result of a world student: their summary, their records'
+    progress and an at-risk state with the summary's factors."""
+    records = WORLD.of(summary.student_id)
+    parsed = [RiskFactor.from_code(f) for f in summary.risk_factors]
+    factors = sorted(
+        (f for f in parsed if f is not None), key=lambda f: list(RiskRule).index(f.rule)
+    )
+    assessment = RiskAssessment(
+        student_id=summary.student_id, assessed_at=AS_OF, factors=tuple(factors)
+    )
+    active = [
+        r.progress
+        for r in records
+        if r.progress is not None
+        and is_active_assignment(r.structure, r.progress, AS_OF)
+    ]
+    return StudentResult(
+        student_id=summary.student_id,
+        organization_id=summary.organization_id,
+        class_ids=class_ids,
+        as_of=AS_OF,
+        summary=summary,
+        completion_percentage=student_completion(summary),
+        assignments=tuple(r.progress for r in records if r.progress is not None),
+        sequences=(),
+        risk=risk_update(None, assessment, summary=summary, id_prefix="world"),
+        worst_pacing=_least_favourable(p.pacing_status for p in active)
+        if active
+        else None,
+        trends=trends,
+    )
+
+
+def trend_samples_of_ada() -> tuple[TrendSample, ...]:
+    """Weekly, monthly and quarterly samples up to AS_OF, and one of each after."""
+    starts = {
+        TrendPeriod.WEEK: [day(n) for n in (-7, 0, 7, 14)],
+        TrendPeriod.MONTH: [day(n) for n in (-80, -50, -20, 5, 35)],
+        TrendPeriod.QUARTER: [day(n) for n in (-380, -290, -200, -110, -20, 95)],
+    }
+    return tuple(
+        TrendSample(
+            period=period,
+            period_start=period_start(moment, period),
+            metric="completion_percentage",
+            value=50.0 + i,
+        )
+        for period, moments in starts.items()
+        for i, moment in enumerate(moments)
+    )
+
+
+def org_board() -> OrganizationDashboard:
+    """The batch dashboard of the world's students, folded by the batch."""
     classes = {"ada": ("c1",), "bo": ("c1",), "eve": ("c1", "c2")}
-    figures = [
-        StudentFigures.from_summary(s, class_ids=classes[s.student_id])
+    results = [
+        world_result(
+            s,
+            classes[s.student_id],
+            trend_samples_of_ada() if s.student_id == "ada" else (),
+        )
         for s in WORLD.summaries.values()
     ]
-    trend = [
-        TrendPoint(
-            at=day(n),
-            completion_rate=50.0 + n / 4,
-            average_mastery=40 + n / 4,
-            active_students=i,
-        )
-        for i, n in enumerate((-100, -40, -20, 5, 8, 10, 11))
-    ]
-    return organization_dashboard(
-        "org-a",
-        students=figures,
-        as_of=AS_OF,
-        assignments=WORLD.progress(),
-        trend=trend,
-        directory=DIRECTORY,
-    )
+    return organization_dashboard(results, organization_id="org-a", as_of=AS_OF)
+
+
+def org_view() -> Any:
+    return organization_dashboard_view(org_board(), directory=DIRECTORY)
 
 
 def test_organization_dashboard_aggregates() -> None:
@@ -969,7 +1103,7 @@ def test_organization_trends_cover_week_month_and_quarter() -> None:
     view = org_view()
     sizes = {t.period: len(t.points) for t in view.trends}
     assert sizes == {"week": 3, "month": 4, "quarter": 5}
-    assert all(p.at <= AS_OF for t in view.trends for p in t.points)
+    assert all(p.period_start <= AS_OF for t in view.trends for p in t.points)
 
 
 def test_class_comparison_and_content_effectiveness() -> None:
@@ -996,6 +1130,59 @@ def test_engagement_metrics() -> None:
     assert e.streak_persistence.accessible_text == (
         "1 of 3 students on a streak of 3 days or more, 33 percent"
     )
+
+
+def test_the_admin_view_presents_the_batch_figures() -> None:
+    """Every figure of the admin view is the batch dashboard's, with text added."""
+    board = org_board()
+    view = organization_dashboard_view(board, directory=DIRECTORY)
+    figures = board.figures
+    assert view.aggregates.total_students.value == figures.students
+    assert view.aggregates.completion_rate is not None
+    assert view.aggregates.completion_rate.value == figures.completion_rate
+    assert view.aggregates.average_mastery is not None
+    assert view.aggregates.average_mastery.value == figures.mean_mastery_started
+    assert view.engagement.active_users.value == figures.active_students
+    assert {c.class_id for c in view.classes} == {c.class_id for c in board.classes}
+    assert {c.content_id for c in view.content} == {
+        e.assignment_id for e in figures.assignments
+    }
+    assert {p for t in view.trends for p in t.points} <= set(board.trends)
+
+
+def test_average_mastery_leaves_out_students_who_never_started() -> None:
+    """A student with no activity counts as a student but not in average mastery (Q32)."""
+    dan = StudentProgressSummary(student_id="dan", organization_id="org-a")
+    results = [
+        world_result(WORLD.summaries["ada"], ("c1",)),
+        world_result(dan, ("c1",)),
+    ]
+    board = organization_dashboard(results, organization_id="org-a", as_of=AS_OF)
+    view = organization_dashboard_view(board, directory=DIRECTORY)
+    assert view.aggregates.total_students.value == 2
+    assert view.aggregates.average_mastery is not None
+    assert view.aggregates.average_mastery.accessible_text == (
+        "Average mastery score 81.5 over 1 student who has started"
+    )
+    assert board.figures.mean_mastery == pytest.approx(81.5 / 2)
+
+
+def test_trend_series_read_from_the_first_to_the_last_point() -> None:
+    """Each granularity reads its first and last means; without points, no data."""
+    weekly, monthly, quarterly = org_view().trends
+    assert weekly.accessible_text == (
+        "Weekly trend over 3 weeks: average completion from 50 to 52 percent"
+    )
+    assert (monthly.period, quarterly.period) == (
+        TrendPeriod.MONTH,
+        TrendPeriod.QUARTER,
+    )
+    empty = organization_dashboard([], organization_id="org-a", as_of=AS_OF)
+    assert [t.accessible_text for t in organization_dashboard_view(empty).trends] == [
+        "Weekly trend: no data",
+        "Monthly trend: no data",
+        "Quarterly trend: no data",
+    ]
 
 
 # -- the parent report ----------------------------------------------------------------------------

@@ -81,7 +81,7 @@ RENDERERS: list[tuple[str, Callable[[Any], str]]] = [
     ("StudentReport", render_student_report_html),
     ("ClassOverview", render_class_overview_html),
     ("StudentDetail", render_student_detail_html),
-    ("OrganizationDashboard", render_organization_html),
+    ("OrganizationDashboardView", render_organization_html),
     ("ParentReport", render_parent_report_html),
 ]
 

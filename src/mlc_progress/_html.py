@@ -23,15 +23,17 @@ from ._views import (
     ClassOverview,
     Colour,
     Figure,
-    OrganizationDashboard,
+    OrganizationDashboardView,
     ParentReport,
     Pattern,
     ScoreSeries,
     StatusBadge,
     StudentDetail,
     StudentReport,
+    _aggregate_lines,
     _date_text,
     _datetime_text,
+    _engagement_lines,
     score_display,
     status_badge,
 )
@@ -396,20 +398,44 @@ def _score_chart(series: ScoreSeries, chart_id: str, target: float | None) -> st
     return "\n".join(parts)
 
 
+def _table(
+    caption: str,
+    headers: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    row_headers: bool = True,
+) -> str:
+    """A captioned table of HTML cells; with ``row_headers`` each row's first
+    cell heads its row, so a screen reader names the row it reads."""
+    head = "".join(f'<th scope="col">{_e(h)}</th>' for h in headers)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<th scope="row">{cell}</th>'
+            if i == 0 and row_headers
+            else f"<td>{cell}</td>"
+            for i, cell in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return (
+        f'<div class="table-wrap"><table><caption>{_e(caption)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
+
+
 def _series_table(series: ScoreSeries, caption: str) -> str:
     if not series.points:
         return f"<p>{_e(series.accessible_text)}.</p>"
-    rows = "".join(
-        f"<tr><td>{_e(_datetime_text(p.at))}</td><td>{_e(p.step_title)}</td>"
-        f"<td>{_e(score_display(p.score))}</td></tr>"
-        for p in series.points
-    )
-    return (
-        '<div class="table-wrap"><table>'
-        f"<caption>{_e(caption)}</caption>"
-        '<thead><tr><th scope="col">When</th><th scope="col">Step</th>'
-        '<th scope="col">Score</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table></div>"
+    return _table(
+        caption,
+        ("When", "Step", "Score"),
+        (
+            (_e(_datetime_text(p.at)), _e(p.step_title), _e(score_display(p.score)))
+            for p in series.points
+        ),
+        row_headers=False,
     )
 
 
@@ -553,12 +579,16 @@ def render_student_detail_html(view: StudentDetail) -> str:
     >>> "Not flagged at risk" in page
     True
     """
-    rows = "".join(
-        f'<tr><th scope="row">{_e(r.title)}</th><td>{_figure(r.completion)}</td>'
-        f"<td>{_figure(r.mastery)}</td><td>{_badge(r.badge)}</td>"
-        f"<td>{_e(_estimate(r.estimated_completion_date))}</td></tr>"
+    rows = [
+        (
+            _e(r.title),
+            _figure(r.completion),
+            _figure(r.mastery),
+            _badge(r.badge),
+            _e(_estimate(r.estimated_completion_date)),
+        )
         for r in view.assignments
-    )
+    ]
     heat = "".join(
         f'<li class="badge" style="background: {_HEAT_FILLS[c.intensity]};'
         f' color: {_HEAT_TEXT[c.intensity]}">'
@@ -575,11 +605,11 @@ def render_student_detail_html(view: StudentDetail) -> str:
     body = [
         f"<h1>{_e(view.student_name)}</h1>",
         f"<p>As of {_e(_date_text(view.as_of))}. {_e(view.risk.accessible_text)}.</p>",
-        '<div class="table-wrap"><table><caption>Assignments</caption>'
-        '<thead><tr><th scope="col">Assignment</th><th scope="col">Completion</th>'
-        '<th scope="col">Mastery</th><th scope="col">Status</th>'
-        '<th scope="col">Estimated finish</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table></div>",
+        _table(
+            "Assignments",
+            ("Assignment", "Completion", "Mastery", "Status", "Estimated finish"),
+            rows,
+        ),
         "<h2>Mastery by concept</h2>",
         f'<ul class="segments">{heat}</ul>' if heat else "<p>No concepts yet.</p>",
         "<h2>Struggle indicators</h2>",
@@ -602,68 +632,58 @@ def _list(items: Sequence[str]) -> str:
     return "<ul>" + "".join(f"<li>{_e(i)}</li>" for i in items) + "</ul>"
 
 
-def render_organization_html(view: OrganizationDashboard) -> str:
+def render_organization_html(view: OrganizationDashboardView) -> str:
     """The organization dashboard as a self-contained page.
 
     >>> from datetime import datetime, UTC
-    >>> from mlc_progress._views import organization_dashboard
-    >>> page = render_organization_html(organization_dashboard(
-    ...     "org", students=[], as_of=datetime(2026, 9, 1, tzinfo=UTC)))
-    >>> "0 students" in page
+    >>> from mlc_progress._rollups import organization_dashboard
+    >>> from mlc_progress._views import organization_dashboard_view
+    >>> board = organization_dashboard([], organization_id="org",
+    ...                                as_of=datetime(2026, 9, 1, tzinfo=UTC))
+    >>> "0 students" in render_organization_html(organization_dashboard_view(board))
     True
     """
-    a, e = view.aggregates, view.engagement
-    figures = [
-        a.total_students.accessible_text,
-        a.active_assignments.accessible_text,
-        a.completion_rate.accessible_text
-        if a.completion_rate
-        else "Completion rate: no assignments yet",
-        a.average_mastery.accessible_text
-        if a.average_mastery
-        else "Average mastery: no activity yet",
-    ]
-    classes = "".join(
-        f'<tr><th scope="row">{_e(c.class_name)}</th><td>{_figure(c.students)}</td>'
-        f"<td>{_figure(c.completion_rate)}</td><td>{_figure(c.average_mastery)}</td>"
-        f"<td>{_figure(c.at_risk)}</td></tr>"
+    classes = [
+        (
+            _e(c.class_name),
+            _figure(c.students),
+            _figure(c.completion_rate),
+            _figure(c.average_mastery),
+            _figure(c.at_risk),
+        )
         for c in view.classes
-    )
-    content = "".join(
-        f'<tr><th scope="row">{_e(c.title)}</th><td>{_e(c.kind)}</td>'
-        f"<td>{c.students}</td><td>{_figure(c.completion_rate)}</td>"
-        f"<td>{_figure(c.average_completion)}</td></tr>"
-        for c in view.content
-    )
-    engagement = [
-        e.active_users.accessible_text,
-        e.time_on_task_this_week.accessible_text,
     ]
-    if e.average_streak_days is not None:
-        engagement.append(e.average_streak_days.accessible_text)
-    if e.streak_persistence is not None:
-        engagement.append(e.streak_persistence.accessible_text)
+    content = [
+        (
+            _e(c.title),
+            _e(c.kind),
+            str(c.students),
+            _figure(c.completion_rate),
+            _figure(c.average_completion),
+        )
+        for c in view.content
+    ]
     body = [
         f"<h1>Organization {_e(view.organization_id)}</h1>",
         f"<p>As of {_e(_date_text(view.as_of))}.</p>",
         "<h2>Aggregate metrics</h2>",
-        _list(figures),
+        _list(_aggregate_lines(view)),
         "<h2>Trends</h2>",
         _list([t.accessible_text for t in view.trends]),
         "<h2>Class comparison</h2>",
-        '<div class="table-wrap"><table><caption>Classes side by side</caption>'
-        '<thead><tr><th scope="col">Class</th><th scope="col">Students</th>'
-        '<th scope="col">Completion rate</th><th scope="col">Average mastery</th>'
-        '<th scope="col">At risk</th></tr></thead>'
-        f"<tbody>{classes}</tbody></table></div>",
+        _table(
+            "Classes side by side",
+            ("Class", "Students", "Completion rate", "Average mastery", "At risk"),
+            classes,
+        ),
         "<h2>Content effectiveness</h2>",
-        '<div class="table-wrap"><table><caption>Highest completion first</caption>'
-        '<thead><tr><th scope="col">Content</th><th scope="col">Kind</th>'
-        '<th scope="col">Students</th><th scope="col">Completion rate</th>'
-        '<th scope="col">Average completion</th></tr></thead>'
-        f"<tbody>{content}</tbody></table></div>",
+        _table(
+            "Highest completion first",
+            ("Content", "Kind", "Students", "Completion rate", "Average completion"),
+            content,
+        ),
         "<h2>Engagement</h2>",
-        _list(engagement),
+        _list(_engagement_lines(view)),
     ]
     return _page(f"Organization {view.organization_id}: progress", body)
 

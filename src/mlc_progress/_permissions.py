@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import attrs
 
@@ -173,11 +173,6 @@ _GRANTS: Mapping[Role, Mapping[Action, _Scope]] = {
 }
 
 
-def _text(_: Any, attribute: Any, value: Any) -> None:
-    if not isinstance(value, str):
-        raise InvalidInputError(attribute.name, value, "a string")
-
-
 def _parse(kind: type[_E], value: object) -> _E | None:
     """The member whose value is exactly ``value``, or ``None``."""
     if isinstance(value, kind):
@@ -224,7 +219,7 @@ class Actor:
     """
 
     actor_id: str = attrs.field(validator=v.identifier)
-    role: str = attrs.field(converter=_as_role, validator=_text)
+    role: str = attrs.field(converter=_as_role, validator=v.text)
     organization_id: str = attrs.field(validator=v.identifier)
     class_ids: tuple[str, ...] = attrs.field(default=(), validator=v.identifiers)
     children: tuple[ChildLink, ...] = attrs.field(default=())
@@ -258,7 +253,7 @@ class Resource:
     <ResourceKind.STEP: 'step'>
     """
 
-    kind: str = attrs.field(converter=_as_kind, validator=_text)
+    kind: str = attrs.field(converter=_as_kind, validator=v.text)
     organization_id: str = attrs.field(validator=v.identifier)
     student_id: str | None = attrs.field(default=None, validator=v.optional_identifier)
     class_ids: tuple[str, ...] = attrs.field(default=(), validator=v.identifiers)
@@ -465,10 +460,10 @@ class AccessLogEntry:
     entry_id: str = attrs.field(validator=v.identifier)
     occurred_at: datetime = attrs.field(converter=v.to_utc, validator=v.utc_time)
     actor_id: str = attrs.field(validator=v.identifier)
-    role: str = attrs.field(validator=_text)
+    role: str = attrs.field(validator=v.text)
     actor_organization_id: str = attrs.field(validator=v.identifier)
-    action: str = attrs.field(validator=_text)
-    resource_kind: str = attrs.field(validator=_text)
+    action: str = attrs.field(validator=v.text)
+    resource_kind: str = attrs.field(validator=v.text)
     organization_id: str = attrs.field(validator=v.identifier)
     student_id: str | None = attrs.field(default=None, validator=v.optional_identifier)
     allowed: bool = attrs.field(validator=v.boolean)

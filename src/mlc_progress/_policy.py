@@ -16,10 +16,18 @@ from typing import Any
 
 import attrs
 
+from . import _validate as v
 from ._enums import Stage
 from ._errors import InvalidInputError
 
-__all__ = ["DEFAULT_POLICY", "Policy", "StageWeights"]
+__all__ = [
+    "DEFAULT_POLICY",
+    "Policy",
+    "RollupPolicy",
+    "SchedulePolicy",
+    "StageWeights",
+    "ViewPolicy",
+]
 
 
 def _positive(_: Any, attribute: Any, value: Any) -> None:
@@ -61,6 +69,18 @@ def _whole(_: Any, attribute: Any, value: Any) -> None:
         raise InvalidInputError(attribute.name, value, "policy: a positive integer")
 
 
+def _between(low: int, high: int, rule: str | None = None) -> Any:
+    """An integer in ``[low, high]``."""
+    message = rule or f"policy: an integer in [{low}, {high}]"
+
+    def check(_: Any, attribute: Any, value: Any) -> None:
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if not (whole and low <= value <= high):
+            raise InvalidInputError(attribute.name, value, message)
+
+    return check
+
+
 @attrs.frozen(kw_only=True)
 class StageWeights:
     """``step_mastery_weight`` by stage (spec: Assignment Mastery Score, D12)."""
@@ -82,13 +102,108 @@ class StageWeights:
 
 
 @attrs.frozen(kw_only=True)
+class RollupPolicy:
+    """The batch composites' thresholds and weights, the section ``rollups``
+    of :class:`Policy` (decisions: engagement score, badges, active users,
+    streak persistence, distributions, trends).
+
+    >>> RollupPolicy().engagement_recency_weight
+    0.4
+    """
+
+    engagement_recency_weight: float = attrs.field(default=0.40, validator=_fraction)
+    engagement_frequency_weight: float = attrs.field(default=0.35, validator=_fraction)
+    engagement_time_weight: float = attrs.field(default=0.25, validator=_fraction)
+    engagement_recency_days: int = attrs.field(default=14, validator=_whole)
+    engagement_target_active_days: int = attrs.field(default=5, validator=_whole)
+    engagement_target_minutes: int = attrs.field(default=120, validator=_whole)
+    badge_mastery_min: float = attrs.field(default=80.0, validator=_non_negative)
+    # A student with activity in this many trailing days is an active user.
+    active_user_days: int = attrs.field(default=7, validator=_between(1, 366))
+    streak_persistence_days: int = attrs.field(default=3, validator=_whole)
+    distribution_bucket_points: int = attrs.field(default=10, validator=_whole)
+    trend_metrics: tuple[str, ...] = attrs.field(
+        default=("completion_percentage", "mastery_score", "engagement_score"),
+        validator=v.identifiers,
+    )
+
+    def __attrs_post_init__(self) -> None:
+        weights = (
+            self.engagement_recency_weight
+            + self.engagement_frequency_weight
+            + self.engagement_time_weight
+        )
+        if abs(weights - 1.0) > 1e-9:
+            raise InvalidInputError(
+                "engagement_recency_weight",
+                weights,
+                "decisions: the three engagement weights add up to 1",
+            )
+        if self.engagement_target_active_days > 7:
+            raise InvalidInputError(
+                "engagement_target_active_days",
+                self.engagement_target_active_days,
+                "decisions: at most the 7 days of a week",
+            )
+        if 100 % self.distribution_bucket_points:
+            raise InvalidInputError(
+                "distribution_bucket_points",
+                self.distribution_bucket_points,
+                "decisions: a bucket width divides 100",
+            )
+
+
+@attrs.frozen(kw_only=True)
+class SchedulePolicy:
+    """The clock times of D21, the section ``schedule`` of :class:`Policy`:
+    the daily snapshot hour and the weekly rollup weekday (Monday 0 ..
+    Sunday 6), both in UTC. The jobs' intervals are :class:`Policy` fields.
+
+    >>> SchedulePolicy().weekly_rollup_weekday
+    6
+    """
+
+    snapshot_hour_utc: int = attrs.field(
+        default=0, validator=_between(0, 23, "D21: an hour in 0..23 (UTC)")
+    )
+    weekly_rollup_weekday: int = attrs.field(
+        default=6, validator=_between(0, 6, "D21: a weekday in 0..6, Monday is 0")
+    )
+
+
+@attrs.frozen(kw_only=True)
+class ViewPolicy:
+    """The role views' thresholds, the section ``views`` of :class:`Policy`.
+
+    ``recent_activities``: how many activities the dashboard lists (the spec
+    says 5-10). ``struggle_low_score_min_attempts``: a step is flagged for
+    low scores only after this many attempts.
+
+    >>> ViewPolicy().recent_activities
+    10
+    """
+
+    recent_activities: int = attrs.field(
+        default=10, validator=_between(5, 10, "views: an integer in [5, 10]")
+    )
+    struggle_low_score_min_attempts: int = attrs.field(
+        default=2, validator=_between(1, 1000, "views: an integer in [1, 1000]")
+    )
+
+
+@attrs.frozen(kw_only=True)
 class Policy:
     """Thresholds and weights; every field has the spec's default.
+
+    The batch composites, the batch clock and the views have sections of
+    their own: ``rollups``, ``schedule`` and ``views`` (TOML tables).
 
     >>> Policy().mastery_consistency_threshold
     0.15
     >>> Policy.from_dict({"learning_ratio": 0.6}).learning_ratio
     0.6
+    >>> Policy.from_dict({"views": {"recent_activities": 5}}).views.recent_activities
+    5
     """
 
     # Mastery (D6)
@@ -130,6 +245,10 @@ class Policy:
     assignment_snapshot_retention_years: int = attrs.field(default=1, validator=_whole)
     sequence_snapshot_retention_years: int = attrs.field(default=3, validator=_whole)
     student_snapshot_thinning_years: int = attrs.field(default=1, validator=_whole)
+    # Sections: batch composites, batch clock times, role views
+    rollups: RollupPolicy = attrs.field(factory=RollupPolicy)
+    schedule: SchedulePolicy = attrs.field(factory=SchedulePolicy)
+    views: ViewPolicy = attrs.field(factory=ViewPolicy)
 
     @milestones.validator
     def _check_milestones(
@@ -214,5 +333,5 @@ class Policy:
 
 DEFAULT_POLICY = Policy()
 
-attrs.resolve_types(StageWeights)
-attrs.resolve_types(Policy)
+for _cls in (StageWeights, RollupPolicy, SchedulePolicy, ViewPolicy, Policy):
+    attrs.resolve_types(_cls)

@@ -18,7 +18,6 @@ import heapq
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import attrs
@@ -36,7 +35,8 @@ from ._records import (
     StudentProgressSummary,
 )
 from ._retention import snapshot_created, student_snapshot
-from ._serialization import _enum_hook, converter
+from ._rounding import round_half_away
+from ._serialization import register_enums
 from ._structure import AssignmentStructure
 
 __all__ = [
@@ -131,17 +131,6 @@ _PARENT_TEXT: Mapping[RiskRule, str] = {
 NO_INTERVENTION = "none"
 
 
-def round_half_away(value: float) -> int:
-    """Round to the nearest integer, halves away from zero (D17).
-
-    Python's ``round`` rounds halves to even; this does not.
-
-    >>> round_half_away(52.5), round_half_away(53.5), round_half_away(-2.5)
-    (53, 54, -3)
-    """
-    return int(Decimal(value).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
 def is_active_assignment(
     structure: AssignmentStructure, progress: AssignmentProgress, as_of: datetime
 ) -> bool:
@@ -213,14 +202,35 @@ class RiskFactor:
     @property
     def code(self) -> str:
         """The factor string of D17, e.g. ``behind_pace_40_percent``."""
-        n = self.amount
-        return {
-            RiskRule.PACING: f"behind_pace_{n}_percent",
-            RiskRule.MASTERY: f"low_mastery_avg_{n}",
-            RiskRule.ENGAGEMENT: f"inactive_{n}_days",
-            RiskRule.STRUGGLE: f"stuck_on_step_{n}_attempts",
-            RiskRule.CONSISTENCY: f"inconsistent_scores_cv_{n}",
-        }[self.rule]
+        prefix, suffix = _FACTOR_FORMS[self.rule]
+        return f"{prefix}{self.amount}{suffix}"
+
+    @classmethod
+    def from_code(cls, code: str) -> RiskFactor | None:
+        """The rule and number of a D17 factor string; ``None`` for any
+        other text.
+
+        >>> RiskFactor.from_code("inactive_9_days").rule
+        <RiskRule.ENGAGEMENT: 'engagement'>
+        >>> RiskFactor.from_code("teacher_concern") is None
+        True
+        """
+        for rule, (prefix, suffix) in _FACTOR_FORMS.items():
+            if code.startswith(prefix) and code.endswith(suffix):
+                number = code[len(prefix) : len(code) - len(suffix)]
+                if number.isascii() and number.isdigit():
+                    return cls(rule=rule, amount=int(number))
+        return None
+
+
+#: The factor strings of D17: prefix and suffix around the number N.
+_FACTOR_FORMS: Mapping[RiskRule, tuple[str, str]] = {
+    RiskRule.PACING: ("behind_pace_", "_percent"),
+    RiskRule.MASTERY: ("low_mastery_avg_", ""),
+    RiskRule.ENGAGEMENT: ("inactive_", "_days"),
+    RiskRule.STRUGGLE: ("stuck_on_step_", "_attempts"),
+    RiskRule.CONSISTENCY: ("inconsistent_scores_cv_", ""),
+}
 
 
 @attrs.frozen(kw_only=True)
@@ -943,9 +953,7 @@ class DismissalStats:
         return min(100.0 * self.dismissed.of(rule) / raised, 100.0)
 
 
-# Structure the library's own enums by value, not as free text.
-for _kind in (RiskRule, InterventionKind):
-    converter.register_structure_hook(_kind, _enum_hook(_kind))
+register_enums(RiskRule, InterventionKind)
 
 for _cls in (
     StepRef,

@@ -24,7 +24,6 @@ import attrs
 from dateutil.relativedelta import relativedelta
 
 from . import _validate as v
-from ._assignment import assignment_progress
 from ._enums import (
     AssignmentStatus,
     CompletionSource,
@@ -36,8 +35,9 @@ from ._enums import (
 )
 from ._errors import InvalidInputError
 from ._events import Event
+from ._history import AssignmentRecords
 from ._pacing import utc_argument
-from ._policy import DEFAULT_POLICY, Policy, _fraction, _non_negative, _whole
+from ._policy import DEFAULT_POLICY, Policy
 from ._records import (
     AssignmentProgress,
     ProgressSnapshot,
@@ -63,11 +63,10 @@ from ._risk import (
     next_risk_state,
     risk_update,
 )
-from ._serialization import _enum_hook, converter
-from ._structure import AssignmentStructure, Attempt, SequenceStructure
+from ._serialization import register_enums
+from ._structure import Attempt, SequenceStructure
 
 __all__ = [
-    "DEFAULT_ROLLUP_POLICY",
     "AssignmentEffectiveness",
     "AssignmentRecords",
     "ClassSummary",
@@ -77,7 +76,6 @@ __all__ = [
     "OrganizationDashboardAccumulator",
     "PacingCounts",
     "ProgressFigures",
-    "RollupPolicy",
     "SequenceEffectiveness",
     "SequenceRecords",
     "StudentHistory",
@@ -102,121 +100,7 @@ _DAY = timedelta(days=1)
 _WEEK = timedelta(days=7)
 
 
-# -- policy ---------------------------------------------------------------------
-
-
-@attrs.frozen(kw_only=True)
-class RollupPolicy:
-    """Thresholds and weights of the batch composites (decisions: engagement
-    score, badges, streak persistence, distributions, trends).
-
-    To be merged into :class:`Policy`; the defaults are the documented ones.
-
-    >>> RollupPolicy().engagement_recency_weight
-    0.4
-    """
-
-    engagement_recency_weight: float = attrs.field(default=0.40, validator=_fraction)
-    engagement_frequency_weight: float = attrs.field(default=0.35, validator=_fraction)
-    engagement_time_weight: float = attrs.field(default=0.25, validator=_fraction)
-    engagement_recency_days: int = attrs.field(default=14, validator=_whole)
-    engagement_target_active_days: int = attrs.field(default=5, validator=_whole)
-    engagement_target_minutes: int = attrs.field(default=120, validator=_whole)
-    badge_mastery_min: float = attrs.field(default=80.0, validator=_non_negative)
-    streak_persistence_days: int = attrs.field(default=3, validator=_whole)
-    distribution_bucket_points: int = attrs.field(default=10, validator=_whole)
-    trend_metrics: tuple[str, ...] = attrs.field(
-        default=("completion_percentage", "mastery_score", "engagement_score"),
-        validator=v.identifiers,
-    )
-
-    def __attrs_post_init__(self) -> None:
-        weights = (
-            self.engagement_recency_weight
-            + self.engagement_frequency_weight
-            + self.engagement_time_weight
-        )
-        if abs(weights - 1.0) > 1e-9:
-            raise InvalidInputError(
-                "engagement_recency_weight",
-                weights,
-                "decisions: the three engagement weights add up to 1",
-            )
-        if self.engagement_target_active_days > 7:
-            raise InvalidInputError(
-                "engagement_target_active_days",
-                self.engagement_target_active_days,
-                "decisions: at most the 7 days of a week",
-            )
-        if 100 % self.distribution_bucket_points:
-            raise InvalidInputError(
-                "distribution_bucket_points",
-                self.distribution_bucket_points,
-                "decisions: a bucket width divides 100",
-            )
-
-
-DEFAULT_ROLLUP_POLICY = RollupPolicy()
-
-
 # -- inputs ---------------------------------------------------------------------
-
-
-def _tuple_of(kind: type) -> Any:
-    def check(_: Any, attribute: Any, value: Any) -> None:
-        if not isinstance(value, tuple) or not all(isinstance(x, kind) for x in value):
-            raise InvalidInputError(
-                attribute.name, value, f"a tuple of {kind.__name__}"
-            )
-
-    return check
-
-
-@attrs.frozen(kw_only=True)
-class AssignmentRecords:
-    """One assignment of one student as stored: its structure, the stored
-    progress record (``None`` before any) and the step records (steps never
-    touched may be left out). The stored record contributes only what the
-    steps cannot tell: archiving and an extended due date (D8, D14)."""
-
-    structure: AssignmentStructure
-    progress: AssignmentProgress | None = None
-    steps: tuple[StepProgress, ...] = attrs.field(
-        default=(), validator=_tuple_of(StepProgress)
-    )
-
-    def __attrs_post_init__(self) -> None:
-        aid = self.structure.assignment_id
-        known = {d.step_id for d in self.structure.steps}
-        seen: set[str] = set()
-        for step in self.steps:
-            if step.assignment_id != aid or step.step_id not in known:
-                raise InvalidInputError(
-                    "steps", (step.assignment_id, step.step_id), f"a step of {aid!r}"
-                )
-            if step.step_id in seen:
-                raise InvalidInputError("steps", step.step_id, "one record per step")
-            seen.add(step.step_id)
-        if self.progress is not None and self.progress.assignment_id != aid:
-            raise InvalidInputError(
-                "progress", self.progress.assignment_id, f"the progress of {aid!r}"
-            )
-
-    def current(
-        self, *, student_id: str, as_of: datetime, policy: Policy = DEFAULT_POLICY
-    ) -> AssignmentProgress:
-        """The assignment's progress recomputed from the step records as of
-        ``as_of`` (the same calculator the real-time core uses)."""
-        stored = self.progress
-        return assignment_progress(
-            self.structure,
-            self.steps,
-            student_id=student_id,
-            as_of=as_of,
-            policy=policy,
-            archived=stored is not None and stored.status is AssignmentStatus.ARCHIVED,
-            due_at_override=stored.due_at_override if stored is not None else None,
-        )
 
 
 @attrs.frozen(kw_only=True)
@@ -259,17 +143,17 @@ class StudentHistory:
     organization_id: str = attrs.field(validator=v.identifier)
     class_ids: tuple[str, ...] = attrs.field(default=(), validator=v.identifiers)
     assignments: tuple[AssignmentRecords, ...] = attrs.field(
-        default=(), validator=_tuple_of(AssignmentRecords)
+        default=(), validator=v.tuple_of(AssignmentRecords)
     )
     sequences: tuple[SequenceRecords, ...] = attrs.field(
-        default=(), validator=_tuple_of(SequenceRecords)
+        default=(), validator=v.tuple_of(SequenceRecords)
     )
     attempts: tuple[Attempt, ...] = attrs.field(
-        default=(), validator=_tuple_of(Attempt)
+        default=(), validator=v.tuple_of(Attempt)
     )
     activity_days: tuple[date, ...] = attrs.field(default=(), validator=_dates)
     snapshots: tuple[ProgressSnapshot, ...] = attrs.field(
-        default=(), validator=_tuple_of(ProgressSnapshot)
+        default=(), validator=v.tuple_of(ProgressSnapshot)
     )
 
     def __attrs_post_init__(self) -> None:
@@ -515,7 +399,7 @@ def engagement_score(
     active_days_this_week: int,
     time_on_task_this_week_ms: int,
     as_of: datetime,
-    rollup_policy: RollupPolicy = DEFAULT_ROLLUP_POLICY,
+    policy: Policy = DEFAULT_POLICY,
 ) -> float:
     """The composite engagement score, 0 to 100 (D20; decisions: engagement).
 
@@ -524,7 +408,7 @@ def engagement_score(
     ``engagement_recency_days`` (0 when never active), frequency is the days
     with activity in the last 7 over ``engagement_target_active_days`` and
     time is this week's time on task over ``engagement_target_minutes``, both
-    capped at 1.
+    capped at 1. Weights and targets are in ``policy.rollups``.
 
     >>> from datetime import datetime, UTC
     >>> now = datetime(2026, 3, 10, tzinfo=UTC)
@@ -535,7 +419,7 @@ def engagement_score(
     ...                  time_on_task_this_week_ms=0, as_of=now)
     0.0
     """
-    p = rollup_policy
+    p = policy.rollups
     if last_activity_at is None:
         recency = 0.0
     else:
@@ -689,7 +573,6 @@ def summarize_student(
     as_of: datetime,
     run_id: str,
     policy: Policy = DEFAULT_POLICY,
-    rollup_policy: RollupPolicy = DEFAULT_ROLLUP_POLICY,
     previous_risk: RiskState | None = None,
 ) -> StudentResult:
     """Roll up one student's records as of ``as_of`` (spec: Batch Updates).
@@ -798,7 +681,7 @@ def summarize_student(
         games_played_this_week=len(week_attempts),
         overall_mastery_score=_overall_mastery(assigned, progress, policy),
         concepts_mastered_count=len(mastered),
-        badges_earned=_badges(progress.values(), sequences, rollup_policy),
+        badges_earned=_badges(progress.values(), sequences, policy),
         last_activity_at=last_activity,
         streak_days=streak_days(days, as_of=as_of),
         engagement_score=engagement_score(
@@ -806,7 +689,7 @@ def summarize_student(
             active_days_this_week=active_days,
             time_on_task_this_week_ms=week_time,
             as_of=as_of,
-            rollup_policy=rollup_policy,
+            policy=policy,
         ),
         at_risk=state.effective_at_risk,
         risk_factors=state.effective_factors,
@@ -829,7 +712,7 @@ def summarize_student(
         )
         if active
         else None,
-        trends=trend_samples(history.snapshots, metrics=rollup_policy.trend_metrics),
+        trends=trend_samples(history.snapshots, metrics=policy.rollups.trend_metrics),
     )
 
 
@@ -838,7 +721,6 @@ def student_summary(
     *,
     as_of: datetime,
     policy: Policy = DEFAULT_POLICY,
-    rollup_policy: RollupPolicy = DEFAULT_ROLLUP_POLICY,
     risk_state: RiskState | None = None,
 ) -> StudentProgressSummary:
     """The :class:`StudentProgressSummary` of one student as of ``as_of``.
@@ -867,7 +749,6 @@ def student_summary(
         as_of=as_of,
         run_id="summary",
         policy=policy,
-        rollup_policy=rollup_policy,
         previous_risk=risk_state,
     ).summary
 
@@ -905,13 +786,13 @@ def _overall_mastery(
 def _badges(
     progress: Iterable[AssignmentProgress],
     sequences: Iterable[SequenceProgress],
-    rollup_policy: RollupPolicy,
+    policy: Policy,
 ) -> int:
     assignments = sum(
         1
         for p in progress
         if p.completed_at is not None
-        and p.mastery_score >= rollup_policy.badge_mastery_min
+        and p.mastery_score >= policy.rollups.badge_mastery_min
     )
     return assignments + sum(
         1 for s in sequences if s.assignments_completed == s.assignments_total
@@ -1119,20 +1000,25 @@ class ProgressFigures:
     and the admin's organization dashboard show (spec: Teacher and Admin
     Progress Views). Means are over students; 0.0 for an empty group.
 
-    ``active_students`` had activity in the trailing 7 days;
-    ``completion_rate`` is the percent of current and completed assignments
-    that are complete; ``students_on_streak`` have a streak of at least
+    ``active_students`` had activity in the trailing ``active_user_days``
+    (7); ``started_students`` have any activity at all, and
+    ``mean_mastery_started`` is their mean overall mastery (students who
+    never started would drag it to 0, Q32); ``completion_rate`` is the
+    percent of current and completed assignments that are complete;
+    ``students_on_streak`` have a streak of at least
     ``streak_persistence_days``; ``at_risk_by_rule`` counts effective flags
     by factor kind; ``dismissed_flags`` counts flags a teacher dismissed.
     """
 
     students: int = attrs.field(default=0, validator=v.count)
     active_students: int = attrs.field(default=0, validator=v.count)
+    started_students: int = attrs.field(default=0, validator=v.count)
     active_assignments: int = attrs.field(default=0, validator=v.count)
     completed_assignments: int = attrs.field(default=0, validator=v.count)
     completion_rate: float = attrs.field(default=0.0, validator=v.percentage)
     mean_completion: float = attrs.field(default=0.0, validator=v.percentage)
     mean_mastery: float = attrs.field(default=0.0, validator=v.score)
+    mean_mastery_started: float = attrs.field(default=0.0, validator=v.score)
     mean_engagement: float = attrs.field(default=0.0, validator=v.percentage)
     mean_streak_days: float = attrs.field(default=0.0, validator=v.ratio)
     students_on_streak: int = attrs.field(default=0, validator=v.count)
@@ -1176,11 +1062,14 @@ class OrganizationDashboard:
 class _Tally:
     """Running sums of a group of students; O(assignments + sequences)."""
 
-    def __init__(self, rollup_policy: RollupPolicy) -> None:
-        self.policy = rollup_policy
-        width = rollup_policy.distribution_bucket_points
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy.rollups
+        self.active_window = timedelta(days=self.policy.active_user_days)
+        width = self.policy.distribution_bucket_points
         self.students = 0
         self.active_students = 0
+        self.started_students = 0
+        self.sum_mastery_started = 0.0
         self.active_assignments = 0
         self.completed_assignments = 0
         self.sum_completion = 0.0
@@ -1206,8 +1095,11 @@ class _Tally:
         s = r.summary
         self.students += 1
         last = s.last_activity_at
-        if last is not None and r.as_of - _WEEK < last <= r.as_of:
-            self.active_students += 1
+        if last is not None:
+            self.started_students += 1
+            self.sum_mastery_started += s.overall_mastery_score
+            if r.as_of - self.active_window < last <= r.as_of:
+                self.active_students += 1
         self.active_assignments += s.active_assignments
         self.completed_assignments += s.completed_assignments
         self.sum_completion += r.completion_percentage
@@ -1253,6 +1145,7 @@ class _Tally:
         return ProgressFigures(
             students=n,
             active_students=self.active_students,
+            started_students=self.started_students,
             active_assignments=self.active_assignments,
             completed_assignments=self.completed_assignments,
             completion_rate=100.0 * self.completed_assignments / current
@@ -1260,6 +1153,9 @@ class _Tally:
             else 0.0,
             mean_completion=_mean(self.sum_completion, n, 100.0),
             mean_mastery=_mean(self.sum_mastery, n, 100.0),
+            mean_mastery_started=_mean(
+                self.sum_mastery_started, self.started_students, 100.0
+            ),
             mean_engagement=_mean(self.sum_engagement, n, 100.0),
             mean_streak_days=self.sum_streak / n if n else 0.0,
             students_on_streak=self.on_streak,
@@ -1323,12 +1219,12 @@ class ClassSummaryAccumulator:
         *,
         class_id: str,
         as_of: datetime,
-        rollup_policy: RollupPolicy = DEFAULT_ROLLUP_POLICY,
+        policy: Policy = DEFAULT_POLICY,
     ) -> None:
         v.check_id_value("class_id", class_id)
         self.class_id = class_id
         self.as_of = utc_argument("as_of", as_of)
-        self._tally = _Tally(rollup_policy)
+        self._tally = _Tally(policy)
 
     def add(self, result: StudentResult) -> None:
         """Fold one student; :class:`InvalidInputError` if not in the class."""
@@ -1361,13 +1257,13 @@ class OrganizationDashboardAccumulator:
         *,
         organization_id: str,
         as_of: datetime,
-        rollup_policy: RollupPolicy = DEFAULT_ROLLUP_POLICY,
+        policy: Policy = DEFAULT_POLICY,
     ) -> None:
         v.check_id_value("organization_id", organization_id)
         self.organization_id = organization_id
         self.as_of = utc_argument("as_of", as_of)
-        self.policy = rollup_policy
-        self._tally = _Tally(rollup_policy)
+        self.policy = policy
+        self._tally = _Tally(policy)
         self._classes: dict[str, ClassSummaryAccumulator] = {}
         self._trends: dict[tuple[str, TrendPeriod, datetime], list[float]] = {}
 
@@ -1385,7 +1281,7 @@ class OrganizationDashboardAccumulator:
             acc = self._classes.get(class_id)
             if acc is None:
                 acc = ClassSummaryAccumulator(
-                    class_id=class_id, as_of=self.as_of, rollup_policy=self.policy
+                    class_id=class_id, as_of=self.as_of, policy=self.policy
                 )
                 self._classes[class_id] = acc
             acc.add(result)
@@ -1421,7 +1317,7 @@ def class_summary(
     *,
     class_id: str,
     as_of: datetime,
-    rollup_policy: RollupPolicy = DEFAULT_ROLLUP_POLICY,
+    policy: Policy = DEFAULT_POLICY,
 ) -> ClassSummary:
     """Fold a class's student results (a stream is fine) into its summary.
 
@@ -1430,9 +1326,7 @@ def class_summary(
     ...               as_of=datetime(2026, 1, 1, tzinfo=UTC)).figures.mean_mastery
     0.0
     """
-    acc = ClassSummaryAccumulator(
-        class_id=class_id, as_of=as_of, rollup_policy=rollup_policy
-    )
+    acc = ClassSummaryAccumulator(class_id=class_id, as_of=as_of, policy=policy)
     for result in results:
         acc.add(result)
     return acc.result()
@@ -1443,7 +1337,7 @@ def organization_dashboard(
     *,
     organization_id: str,
     as_of: datetime,
-    rollup_policy: RollupPolicy = DEFAULT_ROLLUP_POLICY,
+    policy: Policy = DEFAULT_POLICY,
 ) -> OrganizationDashboard:
     """Fold an organization's student results (a stream) into its dashboard.
 
@@ -1453,19 +1347,16 @@ def organization_dashboard(
     0
     """
     acc = OrganizationDashboardAccumulator(
-        organization_id=organization_id, as_of=as_of, rollup_policy=rollup_policy
+        organization_id=organization_id, as_of=as_of, policy=policy
     )
     for result in results:
         acc.add(result)
     return acc.result()
 
 
-# Structure the library's own enums by value, not as free text.
-converter.register_structure_hook(TrendPeriod, _enum_hook(TrendPeriod))
+register_enums(TrendPeriod)
 
 for _cls in (
-    RollupPolicy,
-    AssignmentRecords,
     SequenceRecords,
     StudentHistory,
     TrendSample,

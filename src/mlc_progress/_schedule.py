@@ -13,7 +13,6 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
 import attrs
 from dateutil import rrule
@@ -22,14 +21,12 @@ from . import _validate as v
 from ._errors import InvalidInputError
 from ._pacing import utc_argument
 from ._policy import DEFAULT_POLICY, Policy
-from ._serialization import _enum_hook, converter
+from ._serialization import register_enums
 
 __all__ = [
-    "DEFAULT_SCHEDULE_POLICY",
     "DueJob",
     "Job",
     "JobKind",
-    "SchedulePolicy",
     "due_jobs",
     "iter_due_jobs",
     "latest_slot",
@@ -48,35 +45,6 @@ class JobKind(enum.StrEnum):
 
 
 _CLOCK_JOBS = frozenset({JobKind.DAILY_SNAPSHOT, JobKind.WEEKLY_ROLLUP})
-
-
-def _hour(_: Any, attribute: Any, value: Any) -> None:
-    if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24):
-        raise InvalidInputError(attribute.name, value, "D21: an hour in 0..23 (UTC)")
-
-
-def _weekday(_: Any, attribute: Any, value: Any) -> None:
-    if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 7):
-        raise InvalidInputError(
-            attribute.name, value, "D21: a weekday in 0..6, Monday is 0"
-        )
-
-
-@attrs.frozen(kw_only=True)
-class SchedulePolicy:
-    """The clock times of D21: the daily snapshot hour and the weekly rollup
-    weekday (Monday 0 .. Sunday 6), both in UTC. To be merged into
-    :class:`Policy`.
-
-    >>> SchedulePolicy().weekly_rollup_weekday
-    6
-    """
-
-    snapshot_hour_utc: int = attrs.field(default=0, validator=_hour)
-    weekly_rollup_weekday: int = attrs.field(default=6, validator=_weekday)
-
-
-DEFAULT_SCHEDULE_POLICY = SchedulePolicy()
 
 
 @attrs.frozen(kw_only=True)
@@ -102,15 +70,14 @@ class DueJob:
     )
 
 
-def _rule(
-    kind: JobKind, around: datetime, schedule_policy: SchedulePolicy
-) -> rrule.rrule:
+def _rule(kind: JobKind, around: datetime, policy: Policy) -> rrule.rrule:
     # Start the rule a little over a week before the moment asked about: an
     # rrule walks from dtstart, so a distant start would cost a walk per call.
     start = (around - timedelta(days=8)).replace(
         hour=0, minute=0, second=0, microsecond=0
     )
-    hour = schedule_policy.snapshot_hour_utc
+    clock = policy.schedule
+    hour = clock.snapshot_hour_utc
     if kind is JobKind.DAILY_SNAPSHOT:
         return rrule.rrule(
             rrule.DAILY, dtstart=start, byhour=hour, byminute=0, bysecond=0
@@ -118,7 +85,7 @@ def _rule(
     return rrule.rrule(
         rrule.WEEKLY,
         dtstart=start,
-        byweekday=rrule.weekdays[schedule_policy.weekly_rollup_weekday],
+        byweekday=rrule.weekdays[clock.weekly_rollup_weekday],
         byhour=hour,
         byminute=0,
         bysecond=0,
@@ -129,9 +96,10 @@ def latest_slot(
     kind: JobKind,
     *,
     at: datetime,
-    schedule_policy: SchedulePolicy = DEFAULT_SCHEDULE_POLICY,
+    policy: Policy = DEFAULT_POLICY,
 ) -> datetime:
-    """The latest occurrence of a clock job not after ``at`` (D21).
+    """The latest occurrence of a clock job not after ``at`` (D21); the
+    clock times are ``policy.schedule``.
 
     >>> from datetime import datetime, UTC
     >>> latest_slot(JobKind.WEEKLY_ROLLUP,
@@ -141,7 +109,7 @@ def latest_slot(
     at = utc_argument("at", at)
     if kind not in _CLOCK_JOBS:
         raise InvalidInputError("kind", kind, "D21: a clock job has slots")
-    found = _rule(kind, at, schedule_policy).before(at, inc=True)
+    found = _rule(kind, at, policy).before(at, inc=True)
     assert found is not None  # the rule starts more than a week before ``at``
     return found
 
@@ -153,7 +121,6 @@ def next_due(
     now: datetime,
     last_activity_at: datetime | None = None,
     policy: Policy = DEFAULT_POLICY,
-    schedule_policy: SchedulePolicy = DEFAULT_SCHEDULE_POLICY,
 ) -> datetime:
     """When ``job`` is next due, given its last run (D21).
 
@@ -162,7 +129,8 @@ def next_due(
       ``student_active_window_hours``, inclusive), else
       ``student_summary_inactive_minutes`` after it;
     - class summary and organization dashboard: their interval after it;
-    - daily snapshot and weekly rollup: the first occurrence after it.
+    - daily snapshot and weekly rollup: the first occurrence after it, at
+      the clock times of ``policy.schedule``.
 
     A job never run is due at ``now`` (a clock job at its latest slot). The
     result may be before ``now``: the job is overdue. A job is due at ``now``
@@ -184,8 +152,8 @@ def next_due(
     kind = job.kind
     if kind in _CLOCK_JOBS:
         if last_run is None:
-            return latest_slot(kind, at=now, schedule_policy=schedule_policy)
-        found = _rule(kind, last_run, schedule_policy).after(last_run)
+            return latest_slot(kind, at=now, policy=policy)
+        found = _rule(kind, last_run, policy).after(last_run)
         assert found is not None  # the rules are unbounded
         return found
     if last_run is None:
@@ -212,7 +180,6 @@ def iter_due_jobs(
     class_ids: Iterable[str] = (),
     organization_ids: Iterable[str] = (),
     policy: Policy = DEFAULT_POLICY,
-    schedule_policy: SchedulePolicy = DEFAULT_SCHEDULE_POLICY,
 ) -> Iterator[DueJob]:
     """Yield the jobs due at ``now``, one at a time (see :func:`due_jobs`)."""
     now = utc_argument("now", now)
@@ -226,11 +193,10 @@ def iter_due_jobs(
             now=now,
             last_activity_at=activity,
             policy=policy,
-            schedule_policy=schedule_policy,
         )
         if due <= now:
             slot = (
-                latest_slot(job.kind, at=now, schedule_policy=schedule_policy)
+                latest_slot(job.kind, at=now, policy=policy)
                 if job.kind in _CLOCK_JOBS
                 else None
             )
@@ -263,7 +229,6 @@ def due_jobs(
     class_ids: Iterable[str] = (),
     organization_ids: Iterable[str] = (),
     policy: Policy = DEFAULT_POLICY,
-    schedule_policy: SchedulePolicy = DEFAULT_SCHEDULE_POLICY,
 ) -> tuple[DueJob, ...]:
     """The jobs due at ``now`` (D21): a student summary for each student in
     ``student_activity`` (id to last activity), a class summary for each
@@ -288,12 +253,11 @@ def due_jobs(
             class_ids=class_ids,
             organization_ids=organization_ids,
             policy=policy,
-            schedule_policy=schedule_policy,
         )
     )
 
 
-converter.register_structure_hook(JobKind, _enum_hook(JobKind))
+register_enums(JobKind)
 
-for _cls in (SchedulePolicy, Job, DueJob):
+for _cls in (Job, DueJob):
     attrs.resolve_types(_cls)

@@ -150,3 +150,42 @@ def order(
     """Reject ``later < earlier`` when both are set (D4)."""
     if earlier is not None and later is not None and later < earlier:
         raise InvalidInputError(field, later, rule)
+
+
+def text(_: Any, attribute: Any, value: Any) -> None:
+    """Any string, the empty one included (names, titles, free text)."""
+    if not isinstance(value, str):
+        raise InvalidInputError(attribute.name, value, "a string")
+
+
+def instance_of(kind: type) -> Any:
+    """Validator accepting only instances of ``kind``."""
+
+    def check(_: Any, attribute: Any, value: Any) -> None:
+        if not isinstance(value, kind):
+            raise InvalidInputError(attribute.name, value, f"a {kind.__name__}")
+
+    return check
+
+
+def optional_instance_of(kind: type) -> Any:
+    """Validator accepting ``None`` or an instance of ``kind``."""
+    inner = instance_of(kind)
+
+    def check(instance: Any, attribute: Any, value: Any) -> None:
+        if value is not None:
+            inner(instance, attribute, value)
+
+    return check
+
+
+def tuple_of(kind: type) -> Any:
+    """Validator accepting a tuple whose items are all instances of ``kind``."""
+
+    def check(_: Any, attribute: Any, value: Any) -> None:
+        if not isinstance(value, tuple) or not all(isinstance(x, kind) for x in value):
+            raise InvalidInputError(
+                attribute.name, value, f"a tuple of {kind.__name__}"
+            )
+
+    return check

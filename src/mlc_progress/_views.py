@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import datetime
 from typing import Any
 
 import attrs
-from dateutil.relativedelta import relativedelta
 
 from . import _validate as v
 from ._commands import AuditEntry
@@ -31,21 +29,31 @@ from ._enums import (
 )
 from ._errors import InvalidInputError
 from ._events import StudentAtRiskDetected
+from ._history import AssignmentRecords
 from ._policy import DEFAULT_POLICY, Policy
 from ._records import (
     AssignmentProgress,
     SequenceProgress,
-    StepProgress,
     StudentProgressSummary,
 )
-from ._serialization import _enum_hook, converter, to_json
-from ._structure import AssignmentStructure, Attempt
+from ._risk import _PACING_ORDER, RiskFactor, RiskRule, _least_favourable
+from ._rollups import (
+    AssignmentEffectiveness,
+    ClassSummary,
+    OrganizationDashboard,
+    ProgressFigures,
+    SequenceEffectiveness,
+    TrendPeriod,
+    TrendPoint,
+)
+from ._rounding import half_away, round_half_away
+from ._serialization import register_enums, to_json
+from ._structure import Attempt
 
 __all__ = [
     "Activity",
     "AdminAggregates",
     "AssignmentDetail",
-    "AssignmentRecords",
     "CellStatus",
     "ClassComparison",
     "ClassOverview",
@@ -60,7 +68,7 @@ __all__ = [
     "InterventionEntry",
     "MasteryBadge",
     "NextStep",
-    "OrganizationDashboard",
+    "OrganizationDashboardView",
     "ParentAssignmentLine",
     "ParentReport",
     "Pattern",
@@ -76,18 +84,15 @@ __all__ = [
     "StudentAssignmentRow",
     "StudentDashboard",
     "StudentDetail",
-    "StudentFigures",
     "StudentReport",
     "TimeSummary",
     "TimelineEntry",
-    "TrendPoint",
     "TrendSeries",
-    "ViewPolicy",
     "assignment_detail",
     "class_overview",
     "concept_mastery",
     "filter_rows",
-    "organization_dashboard",
+    "organization_dashboard_view",
     "parent_report",
     "percent_display",
     "render_class_overview_text",
@@ -105,53 +110,7 @@ __all__ = [
     "view_to_json",
 ]
 
-# -- policy ----------------------------------------------------------------------------
-
-
-def _between(low: int, high: int) -> Callable[[Any, Any, Any], None]:
-    def check(_: Any, attribute: Any, value: Any) -> None:
-        whole = isinstance(value, int) and not isinstance(value, bool)
-        if not (whole and low <= value <= high):
-            raise InvalidInputError(
-                attribute.name, value, f"views: an integer in [{low}, {high}]"
-            )
-
-    return check
-
-
-@attrs.frozen(kw_only=True)
-class ViewPolicy:
-    """The views' own thresholds, to be merged into :class:`Policy`.
-
-    ``recent_activities``: how many activities the dashboard lists (the spec
-    says 5-10). ``active_user_days``: a student with activity in this many
-    days counts as an active user. ``streak_persistence_days``: a streak this
-    long counts as persisting. ``struggle_low_score_min_attempts``: a step is
-    flagged for low scores only after this many attempts.
-
-    >>> ViewPolicy().recent_activities
-    10
-    """
-
-    recent_activities: int = attrs.field(default=10, validator=_between(5, 10))
-    active_user_days: int = attrs.field(default=7, validator=_between(1, 366))
-    streak_persistence_days: int = attrs.field(default=3, validator=_between(1, 366))
-    struggle_low_score_min_attempts: int = attrs.field(
-        default=2, validator=_between(1, 1000)
-    )
-
-
-DEFAULT_VIEW_POLICY = ViewPolicy()
-
-
 # -- display ---------------------------------------------------------------------------
-
-
-def _half_away(value: float, digits: int = 0) -> Decimal:
-    """Round half away from zero, on the decimal text of ``value`` (as D17)."""
-    return Decimal(repr(value)).quantize(
-        Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP
-    )
 
 
 def percent_display(value: float) -> int:
@@ -163,7 +122,7 @@ def percent_display(value: float) -> int:
     >>> percent_display(37.5), percent_display(99.6), percent_display(0.2)
     (38, 99, 1)
     """
-    shown = int(_half_away(value))
+    shown = round_half_away(value)
     if value < 100 and shown >= 100:
         return 99
     if value > 0 and shown <= 0:
@@ -177,7 +136,7 @@ def score_display(value: float) -> str:
     >>> score_display(85.0), score_display(79.25), score_display(66.666)
     ('85', '79.3', '66.7')
     """
-    text = str(_half_away(value + 0.0, 1))  # + 0.0 turns -0.0 into 0.0
+    text = str(half_away(value + 0.0, 1))  # + 0.0 turns -0.0 into 0.0
     return text[:-2] if text.endswith(".0") else text
 
 
@@ -194,7 +153,7 @@ def _datetime_text(when: datetime) -> str:
 
 
 def _minutes(ms: int) -> int:
-    return int(_half_away(ms / 60000))
+    return round_half_away(ms / 60000)
 
 
 def _duration_text(ms: int) -> str:
@@ -231,11 +190,6 @@ def _days_ago(when: datetime | None, as_of: datetime) -> str:
     return f"{days} days ago"
 
 
-def _text(_: Any, attribute: Any, value: Any) -> None:
-    if not isinstance(value, str):
-        raise InvalidInputError(attribute.name, value, "views: a string")
-
-
 def _sentence(_: Any, attribute: Any, value: Any) -> None:
     if not (isinstance(value, str) and value.strip()):
         raise InvalidInputError(
@@ -248,21 +202,6 @@ def _number(_: Any, attribute: Any, value: Any) -> None:
         raise InvalidInputError(attribute.name, value, "views: a number")
     if value != value or abs(value) == float("inf"):
         raise InvalidInputError(attribute.name, value, "views: a finite number")
-
-
-def _of(kind: type) -> Any:
-    return attrs.validators.instance_of(kind)
-
-
-def _optional(kind: type) -> Any:
-    return attrs.validators.optional(attrs.validators.instance_of(kind))
-
-
-def _tuple_of(kind: type) -> Any:
-    return attrs.validators.deep_iterable(
-        member_validator=attrs.validators.instance_of(kind),
-        iterable_validator=attrs.validators.instance_of(tuple),
-    )
 
 
 # -- figures and badges ----------------------------------------------------------------
@@ -425,8 +364,8 @@ def _completion_figure(
 
 def _required_completed(progress: AssignmentProgress) -> int:
     """Required steps complete, recovered from the percentage (D10)."""
-    return int(
-        _half_away(progress.completion_percentage * progress.steps_required / 100)
+    return round_half_away(
+        progress.completion_percentage * progress.steps_required / 100
     )
 
 
@@ -472,55 +411,35 @@ class Directory:
         return self.sequences.get(sequence_id, sequence_id)
 
 
-@attrs.frozen(kw_only=True)
-class AssignmentRecords:
-    """One student's records for one assignment, as a view's input."""
-
-    structure: AssignmentStructure = attrs.field(validator=_of(AssignmentStructure))
-    progress: AssignmentProgress = attrs.field(validator=_of(AssignmentProgress))
-    steps: tuple[StepProgress, ...] = attrs.field(
-        default=(), validator=_tuple_of(StepProgress)
-    )
-
-    def __attrs_post_init__(self) -> None:
-        if self.progress.assignment_id != self.structure.assignment_id:
-            raise InvalidInputError(
-                "progress.assignment_id",
-                self.progress.assignment_id,
-                f"the structure is {self.structure.assignment_id!r}",
-            )
-        for step in self.steps:
-            if (step.assignment_id, step.student_id) != (
-                self.structure.assignment_id,
-                self.progress.student_id,
-            ):
-                raise InvalidInputError(
-                    "steps",
-                    (step.assignment_id, step.student_id, step.step_id),
-                    "step records are this assignment's and this student's",
-                )
-
-    def step(self, step_id: str) -> StepProgress | None:
-        """The record of ``step_id``, or ``None`` (untouched, Q17)."""
-        return next((s for s in self.steps if s.step_id == step_id), None)
-
-    @property
-    def active(self) -> bool:
-        return self.progress.status is not AssignmentStatus.ARCHIVED
-
-
 def _student_of(
-    student_id: str, assignments: Iterable[AssignmentRecords]
+    student_id: str,
+    assignments: Iterable[AssignmentRecords],
+    *,
+    as_of: datetime,
+    policy: Policy,
 ) -> list[AssignmentRecords]:
-    found = list(assignments)
-    for records in found:
-        if records.progress.student_id != student_id:
+    """The student's records, each with a progress record: an assignment
+    without a stored one is computed as of the view's ``as_of``."""
+    found = []
+    for records in assignments:
+        owner = records.student_id
+        if owner is not None and owner != student_id:
             raise InvalidInputError(
                 "assignments",
-                records.progress.student_id,
+                owner,
                 f"views of {student_id!r} take only that student's records",
             )
+        found.append(
+            records.with_progress(student_id=student_id, as_of=as_of, policy=policy)
+        )
     return found
+
+
+def _progress(records: AssignmentRecords) -> AssignmentProgress:
+    """The progress record of records that ``_student_of`` completed."""
+    progress = records.progress
+    assert progress is not None, "views complete the records first"
+    return progress
 
 
 # -- concepts --------------------------------------------------------------------------
@@ -558,11 +477,11 @@ class NextStep:
     """The step to continue with (spec: Next step highlight; Next up section)."""
 
     assignment_id: str = attrs.field(validator=v.identifier)
-    assignment_title: str = attrs.field(validator=_text)
+    assignment_title: str = attrs.field(validator=v.text)
     step_id: str = attrs.field(validator=v.identifier)
-    step_title: str = attrs.field(validator=_text)
+    step_title: str = attrs.field(validator=v.text)
     stage: Stage = attrs.field(validator=v.enum_of(Stage))
-    target: Figure = attrs.field(validator=_of(Figure))
+    target: Figure = attrs.field(validator=v.instance_of(Figure))
     due_at: datetime | None = attrs.field(
         default=None, converter=v.to_utc_optional, validator=v.optional_utc_time
     )
@@ -577,10 +496,10 @@ class Activity:
     attempt_id: str = attrs.field(validator=v.identifier)
     at: datetime = attrs.field(converter=v.to_utc, validator=v.utc_time)
     assignment_id: str = attrs.field(validator=v.identifier)
-    assignment_title: str = attrs.field(validator=_text)
+    assignment_title: str = attrs.field(validator=v.text)
     step_id: str = attrs.field(validator=v.identifier)
-    step_title: str = attrs.field(validator=_text)
-    score: Figure = attrs.field(validator=_of(Figure))
+    step_title: str = attrs.field(validator=v.text)
+    score: Figure = attrs.field(validator=v.instance_of(Figure))
     passed: bool = attrs.field(validator=v.boolean)
     accessible_text: str = attrs.field(validator=_sentence)
 
@@ -590,7 +509,7 @@ class MasteryBadge:
     """A mastered concept (spec: Mastery level badges)."""
 
     concept_id: str = attrs.field(validator=v.identifier)
-    concept_name: str = attrs.field(validator=_text)
+    concept_name: str = attrs.field(validator=v.text)
     symbol: str = attrs.field(validator=_sentence)
     accessible_text: str = attrs.field(validator=_sentence)
 
@@ -603,20 +522,20 @@ class StudentDashboard:
     """
 
     student_id: str = attrs.field(validator=v.identifier)
-    student_name: str = attrs.field(validator=_text)
+    student_name: str = attrs.field(validator=v.text)
     as_of: datetime = attrs.field(converter=v.to_utc, validator=v.utc_time)
-    completion: Figure = attrs.field(validator=_of(Figure))
+    completion: Figure = attrs.field(validator=v.instance_of(Figure))
     active_assignments: int = attrs.field(validator=v.count)
-    next_step: NextStep | None = attrs.field(validator=_optional(NextStep))
-    recent_activity: tuple[Activity, ...] = attrs.field(validator=_tuple_of(Activity))
+    next_step: NextStep | None = attrs.field(validator=v.optional_instance_of(NextStep))
+    recent_activity: tuple[Activity, ...] = attrs.field(validator=v.tuple_of(Activity))
     mastery_badges: tuple[MasteryBadge, ...] = attrs.field(
-        validator=_tuple_of(MasteryBadge)
+        validator=v.tuple_of(MasteryBadge)
     )
-    streak: Figure = attrs.field(validator=_of(Figure))
+    streak: Figure = attrs.field(validator=v.instance_of(Figure))
 
 
 def _next_step(records: AssignmentRecords, directory: Directory) -> NextStep | None:
-    progress = records.progress
+    progress = _progress(records)
     if progress.next_step_id is None or progress.status in (
         AssignmentStatus.COMPLETE,
         AssignmentStatus.ARCHIVED,
@@ -723,7 +642,7 @@ def _streak_figure(summary: StudentProgressSummary | None) -> Figure:
 
 
 def _overall_completion(assignments: Sequence[AssignmentRecords]) -> Figure:
-    live = [a.progress for a in assignments if a.active]
+    live = [_progress(a) for a in assignments if a.active]
     if not live:
         return Figure(
             value=0.0, display="\N{EN DASH}", accessible_text="No assignments yet"
@@ -748,14 +667,15 @@ def student_dashboard(
     summary: StudentProgressSummary | None = None,
     sequences: Iterable[SequenceProgress] = (),
     directory: Directory | None = None,
-    policy: ViewPolicy = DEFAULT_VIEW_POLICY,
+    policy: Policy = DEFAULT_POLICY,
 ) -> StudentDashboard:
     """The student's dashboard widget (spec: Progress Dashboard Widget).
 
     Completion is required steps complete over required steps across the
     assignments that are not archived (D10). The next step is the one due
     soonest, then the first given. Recent activity is the latest
-    ``policy.recent_activities`` attempts, newest first.
+    ``policy.views.recent_activities`` attempts, newest first. An assignment
+    without a stored progress record shows as computed as of ``as_of``.
 
     >>> from datetime import datetime, UTC
     >>> view = student_dashboard("u1", [], as_of=datetime(2026, 9, 1, tzinfo=UTC))
@@ -763,7 +683,7 @@ def student_dashboard(
     ('No assignments yet', None)
     """
     names = directory or Directory()
-    mine = _student_of(student_id, assignments)
+    mine = _student_of(student_id, assignments, as_of=as_of, policy=policy)
     candidates = [n for n in (_next_step(a, names) for a in mine) if n is not None]
     # Soonest due first; undated ones after, in the order given (stable sort).
     ordered = sorted(candidates, key=lambda n: (n.due_at is None, n.due_at or as_of))
@@ -782,11 +702,11 @@ def student_dashboard(
         active_assignments=sum(
             1
             for a in mine
-            if a.progress.status
+            if _progress(a).status
             in (AssignmentStatus.IN_PROGRESS, AssignmentStatus.NOT_STARTED)
         ),
         next_step=ordered[0] if ordered else None,
-        recent_activity=tuple(reversed(activity[-policy.recent_activities :])),
+        recent_activity=tuple(reversed(activity[-policy.views.recent_activities :])),
         mastery_badges=_badges(mine, sequences, names),
         streak=_streak_figure(summary),
     )
@@ -800,7 +720,7 @@ class StepSegment:
     """One segment of the linear progress bar (spec: Linear progress bar)."""
 
     step_id: str = attrs.field(validator=v.identifier)
-    title: str = attrs.field(validator=_text)
+    title: str = attrs.field(validator=v.text)
     state: StepState = attrs.field(validator=v.enum_of(StepState))
     label: str = attrs.field(validator=_sentence)
     symbol: str = attrs.field(validator=_sentence)
@@ -812,16 +732,16 @@ class StepCard:
     """One step's card: score, attempts, time and mastery (spec: Step cards)."""
 
     step_id: str = attrs.field(validator=v.identifier)
-    title: str = attrs.field(validator=_text)
+    title: str = attrs.field(validator=v.text)
     position: int = attrs.field(validator=v.count)
     stage: Stage = attrs.field(validator=v.enum_of(Stage))
     state: StepState = attrs.field(validator=v.enum_of(StepState))
     state_label: str = attrs.field(validator=_sentence)
     optional: bool = attrs.field(validator=v.boolean)
-    best_score: Figure | None = attrs.field(validator=_optional(Figure))
-    target: Figure = attrs.field(validator=_of(Figure))
-    attempts: Figure = attrs.field(validator=_of(Figure))
-    time_spent: Figure = attrs.field(validator=_of(Figure))
+    best_score: Figure | None = attrs.field(validator=v.optional_instance_of(Figure))
+    target: Figure = attrs.field(validator=v.instance_of(Figure))
+    attempts: Figure = attrs.field(validator=v.instance_of(Figure))
+    time_spent: Figure = attrs.field(validator=v.instance_of(Figure))
     mastery_level: MasteryLevel = attrs.field(validator=v.enum_of(MasteryLevel))
     mastery_label: str = attrs.field(validator=_sentence)
     mastery_symbol: str = attrs.field(validator=_sentence)
@@ -839,7 +759,7 @@ class ScorePoint:
     at: datetime = attrs.field(converter=v.to_utc, validator=v.utc_time)
     score: float = attrs.field(validator=v.score)
     step_id: str = attrs.field(validator=v.identifier)
-    step_title: str = attrs.field(validator=_text)
+    step_title: str = attrs.field(validator=v.text)
     accessible_text: str = attrs.field(validator=_sentence)
 
 
@@ -847,7 +767,7 @@ class ScorePoint:
 class ScoreSeries:
     """Scores over time, oldest first (spec: Performance graph)."""
 
-    points: tuple[ScorePoint, ...] = attrs.field(validator=_tuple_of(ScorePoint))
+    points: tuple[ScorePoint, ...] = attrs.field(validator=v.tuple_of(ScorePoint))
     accessible_text: str = attrs.field(validator=_sentence)
 
 
@@ -855,8 +775,8 @@ class ScoreSeries:
 class TimeSummary:
     """Total time and average time per step worked on (spec: Time summary)."""
 
-    total: Figure = attrs.field(validator=_of(Figure))
-    average_per_step: Figure = attrs.field(validator=_of(Figure))
+    total: Figure = attrs.field(validator=v.instance_of(Figure))
+    average_per_step: Figure = attrs.field(validator=v.instance_of(Figure))
 
 
 @attrs.frozen(kw_only=True)
@@ -864,17 +784,17 @@ class AssignmentDetail:
     """One assignment for its student (spec: Assignment Progress Detail)."""
 
     assignment_id: str = attrs.field(validator=v.identifier)
-    title: str = attrs.field(validator=_text)
+    title: str = attrs.field(validator=v.text)
     student_id: str = attrs.field(validator=v.identifier)
     status: AssignmentStatus = attrs.field(validator=v.enum_of(AssignmentStatus))
-    completion: Figure = attrs.field(validator=_of(Figure))
+    completion: Figure = attrs.field(validator=v.instance_of(Figure))
     progress_bar: tuple[StepSegment, ...] = attrs.field(
-        validator=_tuple_of(StepSegment)
+        validator=v.tuple_of(StepSegment)
     )
-    step_cards: tuple[StepCard, ...] = attrs.field(validator=_tuple_of(StepCard))
-    score_series: ScoreSeries = attrs.field(validator=_of(ScoreSeries))
-    time_summary: TimeSummary = attrs.field(validator=_of(TimeSummary))
-    next_up: NextStep | None = attrs.field(validator=_optional(NextStep))
+    step_cards: tuple[StepCard, ...] = attrs.field(validator=v.tuple_of(StepCard))
+    score_series: ScoreSeries = attrs.field(validator=v.instance_of(ScoreSeries))
+    time_summary: TimeSummary = attrs.field(validator=v.instance_of(TimeSummary))
+    next_up: NextStep | None = attrs.field(validator=v.optional_instance_of(NextStep))
     due_at: datetime | None = attrs.field(
         default=None, converter=v.to_utc_optional, validator=v.optional_utc_time
     )
@@ -903,26 +823,40 @@ def assignment_detail(
     *,
     attempts: Iterable[Attempt] = (),
     directory: Directory | None = None,
+    as_of: datetime | None = None,
+    student_id: str | None = None,
+    policy: Policy = DEFAULT_POLICY,
 ) -> AssignmentDetail:
     """One assignment in detail (spec: Assignment Progress Detail).
 
     Step cards follow the structure's order; the performance graph is this
     assignment's attempts, oldest first; the average time is over steps with
-    any time on task (Q29).
+    any time on task (Q29). Records without a stored progress record are
+    shown as computed as of ``as_of``; that needs ``as_of``, and
+    ``student_id`` when there is no step record either (Q92).
 
     >>> from datetime import datetime, UTC
-    >>> from mlc_progress import StepDefinition, Stage, assignment_progress
+    >>> from mlc_progress import AssignmentStructure, StepDefinition, Stage
     >>> s = AssignmentStructure(assignment_id="a", created_at=datetime(2026, 1, 1,
     ...     tzinfo=UTC), steps=(StepDefinition(step_id="s1", element_id="g",
     ...     stage=Stage.PLAY, target_score=80),))
-    >>> p = assignment_progress(s, [], student_id="u",
-    ...                         as_of=datetime(2026, 1, 2, tzinfo=UTC))
-    >>> view = assignment_detail(AssignmentRecords(structure=s, progress=p))
+    >>> view = assignment_detail(AssignmentRecords(structure=s), student_id="u",
+    ...                          as_of=datetime(2026, 1, 2, tzinfo=UTC))
     >>> view.completion.accessible_text
     '0 of 1 step complete, 0 percent'
     """
     names = directory or Directory()
-    structure, progress = records.structure, records.progress
+    if records.progress is None:
+        owner = student_id or records.student_id
+        if as_of is None or owner is None:
+            raise InvalidInputError(
+                "progress",
+                None,
+                "Q92: without a progress record, give as_of and the student "
+                "to compute it",
+            )
+        records = records.with_progress(student_id=owner, as_of=as_of, policy=policy)
+    structure, progress = records.structure, _progress(records)
     assignment_id = structure.assignment_id
     segments: list[StepSegment] = []
     cards: list[StepCard] = []
@@ -1041,9 +975,9 @@ def assignment_detail(
 class StudentReport:
     """A student's whole report: the dashboard and each assignment's detail."""
 
-    dashboard: StudentDashboard = attrs.field(validator=_of(StudentDashboard))
+    dashboard: StudentDashboard = attrs.field(validator=v.instance_of(StudentDashboard))
     assignments: tuple[AssignmentDetail, ...] = attrs.field(
-        validator=_tuple_of(AssignmentDetail)
+        validator=v.tuple_of(AssignmentDetail)
     )
 
 
@@ -1056,7 +990,7 @@ def student_report(
     summary: StudentProgressSummary | None = None,
     sequences: Iterable[SequenceProgress] = (),
     directory: Directory | None = None,
-    policy: ViewPolicy = DEFAULT_VIEW_POLICY,
+    policy: Policy = DEFAULT_POLICY,
 ) -> StudentReport:
     """The dashboard plus the detail of every assignment that is not archived.
 
@@ -1064,7 +998,7 @@ def student_report(
     >>> student_report("u1", [], as_of=datetime(2026, 9, 1, tzinfo=UTC)).assignments
     ()
     """
-    mine = _student_of(student_id, assignments)
+    mine = _student_of(student_id, assignments, as_of=as_of, policy=policy)
     history = [a for a in attempts if a.student_id == student_id]
     return StudentReport(
         dashboard=student_dashboard(
@@ -1093,7 +1027,7 @@ class GridColumn:
     """One assignment column of the roster grid."""
 
     assignment_id: str = attrs.field(validator=v.identifier)
-    title: str = attrs.field(validator=_text)
+    title: str = attrs.field(validator=v.text)
 
 
 @attrs.frozen(kw_only=True)
@@ -1101,8 +1035,8 @@ class GridCell:
     """One student x assignment cell: completion and its status badge."""
 
     assignment_id: str = attrs.field(validator=v.identifier)
-    completion: Figure | None = attrs.field(validator=_optional(Figure))
-    badge: StatusBadge = attrs.field(validator=_of(StatusBadge))
+    completion: Figure | None = attrs.field(validator=v.optional_instance_of(Figure))
+    badge: StatusBadge = attrs.field(validator=v.instance_of(StatusBadge))
     accessible_text: str = attrs.field(validator=_sentence)
 
 
@@ -1116,10 +1050,10 @@ class RosterRow:
     """
 
     student_id: str = attrs.field(validator=v.identifier)
-    student_name: str = attrs.field(validator=_text)
-    cells: tuple[GridCell, ...] = attrs.field(validator=_tuple_of(GridCell))
-    completion: Figure | None = attrs.field(validator=_optional(Figure))
-    mastery: Figure | None = attrs.field(validator=_optional(Figure))
+    student_name: str = attrs.field(validator=v.text)
+    cells: tuple[GridCell, ...] = attrs.field(validator=v.tuple_of(GridCell))
+    completion: Figure | None = attrs.field(validator=v.optional_instance_of(Figure))
+    mastery: Figure | None = attrs.field(validator=v.optional_instance_of(Figure))
     last_activity_at: datetime | None = attrs.field(
         default=None, converter=v.to_utc_optional, validator=v.optional_utc_time
     )
@@ -1127,7 +1061,7 @@ class RosterRow:
     pacing: PacingStatus | None = attrs.field(
         validator=attrs.validators.optional(v.enum_of(PacingStatus))
     )
-    badge: StatusBadge = attrs.field(validator=_of(StatusBadge))
+    badge: StatusBadge = attrs.field(validator=v.instance_of(StatusBadge))
     at_risk: bool = attrs.field(validator=v.boolean)
     accessible_text: str = attrs.field(validator=_sentence)
 
@@ -1147,24 +1081,16 @@ class ClassOverview:
     """A class's roster grid (spec: Class Progress Overview)."""
 
     class_id: str = attrs.field(validator=v.identifier)
-    class_name: str = attrs.field(validator=_text)
+    class_name: str = attrs.field(validator=v.text)
     as_of: datetime = attrs.field(converter=v.to_utc, validator=v.utc_time)
-    columns: tuple[GridColumn, ...] = attrs.field(validator=_tuple_of(GridColumn))
-    rows: tuple[RosterRow, ...] = attrs.field(validator=_tuple_of(RosterRow))
+    columns: tuple[GridColumn, ...] = attrs.field(validator=v.tuple_of(GridColumn))
+    rows: tuple[RosterRow, ...] = attrs.field(validator=v.tuple_of(RosterRow))
     sorted_by: SortKey | None = attrs.field(
         default=None, validator=attrs.validators.optional(v.enum_of(SortKey))
     )
     descending: bool = attrs.field(default=False, validator=v.boolean)
     accessible_text: str = attrs.field(validator=_sentence)
 
-
-#: Worst first: the order of PACING sorts and of "worst pacing" (Q27).
-_PACING_ORDER = (
-    PacingStatus.AT_RISK,
-    PacingStatus.BEHIND,
-    PacingStatus.ON_TRACK,
-    PacingStatus.AHEAD,
-)
 
 _PACING_WORDS: Mapping[PacingStatus, str] = {
     PacingStatus.AHEAD: "ahead",
@@ -1243,11 +1169,7 @@ def class_overview(
             if p is not None and p.status is not AssignmentStatus.ARCHIVED
         ]
         open_ = [p for p in live if p.status is not AssignmentStatus.COMPLETE]
-        pacing = (
-            min((p.pacing_status for p in open_), key=_PACING_ORDER.index)
-            if open_
-            else None
-        )
+        pacing = _least_favourable(p.pacing_status for p in open_) if open_ else None
         completion = _mean([p.completion_percentage for p in live])
         mastery = _mean([p.mastery_score for p in live])
         summary = by_student.get(student_id)
@@ -1424,7 +1346,7 @@ class HeatmapCell:
     """A concept's mastery (spec: Mastery heatmap); the level is in words too."""
 
     concept_id: str = attrs.field(validator=v.identifier)
-    concept_name: str = attrs.field(validator=_text)
+    concept_name: str = attrs.field(validator=v.text)
     level: MasteryLevel = attrs.field(validator=v.enum_of(MasteryLevel))
     label: str = attrs.field(validator=_sentence)
     symbol: str = attrs.field(validator=_sentence)
@@ -1438,13 +1360,13 @@ class StruggleIndicator:
     """A step the student struggles with, and why (spec: Struggle indicators)."""
 
     assignment_id: str = attrs.field(validator=v.identifier)
-    assignment_title: str = attrs.field(validator=_text)
+    assignment_title: str = attrs.field(validator=v.text)
     step_id: str = attrs.field(validator=v.identifier)
-    step_title: str = attrs.field(validator=_text)
+    step_title: str = attrs.field(validator=v.text)
     reasons: tuple[str, ...] = attrs.field(validator=v.identifiers)
-    attempts: Figure = attrs.field(validator=_of(Figure))
-    best_score: Figure = attrs.field(validator=_of(Figure))
-    target: Figure = attrs.field(validator=_of(Figure))
+    attempts: Figure = attrs.field(validator=v.instance_of(Figure))
+    best_score: Figure = attrs.field(validator=v.instance_of(Figure))
+    target: Figure = attrs.field(validator=v.instance_of(Figure))
     accessible_text: str = attrs.field(validator=_sentence)
 
 
@@ -1473,10 +1395,10 @@ class StudentAssignmentRow:
     """One assignment in the teacher's student detail, with its estimate."""
 
     assignment_id: str = attrs.field(validator=v.identifier)
-    title: str = attrs.field(validator=_text)
-    completion: Figure = attrs.field(validator=_of(Figure))
-    mastery: Figure = attrs.field(validator=_of(Figure))
-    badge: StatusBadge = attrs.field(validator=_of(StatusBadge))
+    title: str = attrs.field(validator=v.text)
+    completion: Figure = attrs.field(validator=v.instance_of(Figure))
+    mastery: Figure = attrs.field(validator=v.instance_of(Figure))
+    badge: StatusBadge = attrs.field(validator=v.instance_of(StatusBadge))
     estimated_completion_date: datetime | None = attrs.field(
         default=None, converter=v.to_utc_optional, validator=v.optional_utc_time
     )
@@ -1488,34 +1410,34 @@ class StudentDetail:
     """A student seen by their teacher (spec: Student Progress Detail)."""
 
     student_id: str = attrs.field(validator=v.identifier)
-    student_name: str = attrs.field(validator=_text)
+    student_name: str = attrs.field(validator=v.text)
     as_of: datetime = attrs.field(converter=v.to_utc, validator=v.utc_time)
     assignments: tuple[StudentAssignmentRow, ...] = attrs.field(
-        validator=_tuple_of(StudentAssignmentRow)
+        validator=v.tuple_of(StudentAssignmentRow)
     )
     timeline: tuple[TimelineEntry, ...] = attrs.field(
-        validator=_tuple_of(TimelineEntry)
+        validator=v.tuple_of(TimelineEntry)
     )
     mastery_heatmap: tuple[HeatmapCell, ...] = attrs.field(
-        validator=_tuple_of(HeatmapCell)
+        validator=v.tuple_of(HeatmapCell)
     )
     struggles: tuple[StruggleIndicator, ...] = attrs.field(
-        validator=_tuple_of(StruggleIndicator)
+        validator=v.tuple_of(StruggleIndicator)
     )
     interventions: tuple[InterventionEntry, ...] = attrs.field(
-        validator=_tuple_of(InterventionEntry)
+        validator=v.tuple_of(InterventionEntry)
     )
-    risk: RiskPanel = attrs.field(validator=_of(RiskPanel))
-    score_series: ScoreSeries = attrs.field(validator=_of(ScoreSeries))
+    risk: RiskPanel = attrs.field(validator=v.instance_of(RiskPanel))
+    score_series: ScoreSeries = attrs.field(validator=v.instance_of(ScoreSeries))
 
 
-_FACTOR_PATTERNS: tuple[tuple[str, str, str], ...] = (
-    ("behind_pace_", "_percent", "{n} percentage points behind the expected pace"),
-    ("low_mastery_avg_", "", "a low recent mastery average of {n}"),
-    ("inactive_", "_days", "no activity for {n} days"),
-    ("stuck_on_step_", "_attempts", "{n} attempts on one step without passing"),
-    ("inconsistent_scores_cv_", "", "scores vary widely (variation {n} percent)"),
-)
+_FACTOR_WORDS: Mapping[RiskRule, str] = {
+    RiskRule.PACING: "{n} percentage points behind the expected pace",
+    RiskRule.MASTERY: "a low recent mastery average of {n}",
+    RiskRule.ENGAGEMENT: "no activity for {n} days",
+    RiskRule.STRUGGLE: "{n} attempts on one step without passing",
+    RiskRule.CONSISTENCY: "scores vary widely (variation {n} percent)",
+}
 
 
 def risk_factor_text(factor: str) -> str:
@@ -1526,12 +1448,10 @@ def risk_factor_text(factor: str) -> str:
     >>> risk_factor_text("stuck_on_step_7_attempts")
     '7 attempts on one step without passing'
     """
-    for prefix, suffix, words in _FACTOR_PATTERNS:
-        if factor.startswith(prefix) and factor.endswith(suffix):
-            number = factor[len(prefix) : len(factor) - len(suffix)]
-            if number.isdigit():
-                return words.format(n=number)
-    return factor.replace("_", " ")
+    parsed = RiskFactor.from_code(factor)
+    if parsed is None:
+        return factor.replace("_", " ")
+    return _FACTOR_WORDS[parsed.rule].format(n=parsed.amount)
 
 
 #: Darker means more mastered; the symbol and label carry it too.
@@ -1554,7 +1474,6 @@ def _struggles(
     assignments: Sequence[AssignmentRecords],
     directory: Directory,
     policy: Policy,
-    view_policy: ViewPolicy,
 ) -> list[StruggleIndicator]:
     found: list[StruggleIndicator] = []
     for records in assignments:
@@ -1569,7 +1488,7 @@ def _struggles(
             if (
                 not step.passed
                 and step.mastery_level is MasteryLevel.LEARNING
-                and step.attempt_count >= view_policy.struggle_low_score_min_attempts
+                and step.attempt_count >= policy.views.struggle_low_score_min_attempts
             ):
                 reasons.append("low_score")
             if (
@@ -1623,7 +1542,6 @@ def student_detail(
     summary: StudentProgressSummary | None = None,
     directory: Directory | None = None,
     policy: Policy = DEFAULT_POLICY,
-    view_policy: ViewPolicy = DEFAULT_VIEW_POLICY,
 ) -> StudentDetail:
     """A student in detail for the teacher (spec: Student Progress Detail).
 
@@ -1637,7 +1555,7 @@ def student_detail(
     'Not flagged at risk'
     """
     names = directory or Directory()
-    mine = _student_of(student_id, assignments)
+    mine = _student_of(student_id, assignments, as_of=as_of, policy=policy)
     history = sorted(
         (a for a in attempts if a.student_id == student_id),
         key=lambda a: (a.attempted_at, a.attempt_id),
@@ -1687,7 +1605,7 @@ def student_detail(
                     ),
                 )
             )
-        p = records.progress
+        p = _progress(records)
         badge = status_badge(_cell_status(p))
         completion = _completion_figure(
             _required_completed(p), p.steps_required, p.completion_percentage
@@ -1835,7 +1753,7 @@ def student_detail(
         assignments=tuple(rows),
         timeline=tuple(t[3] for t in timeline),
         mastery_heatmap=tuple(cells),
-        struggles=tuple(_struggles(mine, names, policy, view_policy)),
+        struggles=tuple(_struggles(mine, names, policy)),
         interventions=tuple(i[2] for i in interventions),
         risk=risk,
         score_series=_score_series(points),
@@ -1846,61 +1764,12 @@ def student_detail(
 
 
 @attrs.frozen(kw_only=True)
-class StudentFigures:
-    """Plain per-student figures the organization dashboard aggregates.
-
-    :meth:`from_summary` builds one from a :class:`StudentProgressSummary`
-    and the student's classes; a batch rollup may build them directly.
-    """
-
-    student_id: str = attrs.field(validator=v.identifier)
-    class_ids: tuple[str, ...] = attrs.field(default=(), validator=v.identifiers)
-    active_assignments: int = attrs.field(default=0, validator=v.count)
-    completed_assignments: int = attrs.field(default=0, validator=v.count)
-    overall_mastery_score: float = attrs.field(default=0.0, validator=v.score)
-    total_time_on_task_ms: int = attrs.field(default=0, validator=v.duration_ms)
-    time_on_task_this_week_ms: int = attrs.field(default=0, validator=v.duration_ms)
-    last_activity_at: datetime | None = attrs.field(
-        default=None, converter=v.to_utc_optional, validator=v.optional_utc_time
-    )
-    streak_days: int = attrs.field(default=0, validator=v.count)
-    at_risk: bool = attrs.field(default=False, validator=v.boolean)
-
-    @classmethod
-    def from_summary(
-        cls, summary: StudentProgressSummary, *, class_ids: tuple[str, ...] = ()
-    ) -> StudentFigures:
-        """The figures of ``summary``, placed in ``class_ids``."""
-        return cls(
-            student_id=summary.student_id,
-            class_ids=class_ids,
-            active_assignments=summary.active_assignments,
-            completed_assignments=summary.completed_assignments,
-            overall_mastery_score=summary.overall_mastery_score,
-            total_time_on_task_ms=summary.total_time_on_task_ms,
-            time_on_task_this_week_ms=summary.time_on_task_this_week_ms,
-            last_activity_at=summary.last_activity_at,
-            streak_days=summary.streak_days,
-            at_risk=summary.at_risk,
-        )
-
-
-@attrs.frozen(kw_only=True)
-class TrendPoint:
-    """One moment of the organization's figures, for the trend graphs."""
-
-    at: datetime = attrs.field(converter=v.to_utc, validator=v.utc_time)
-    completion_rate: float = attrs.field(validator=v.percentage)
-    average_mastery: float = attrs.field(validator=v.score)
-    active_students: int = attrs.field(validator=v.count)
-
-
-@attrs.frozen(kw_only=True)
 class TrendSeries:
-    """The trend points of one period (week, month or quarter) before ``as_of``."""
+    """The batch's trend points of one granularity (week, month or quarter)
+    up to ``as_of``, oldest first, every metric (spec: Trend graphs)."""
 
-    period: str = attrs.field(validator=v.identifier)
-    points: tuple[TrendPoint, ...] = attrs.field(validator=_tuple_of(TrendPoint))
+    period: TrendPeriod = attrs.field(validator=v.enum_of(TrendPeriod))
+    points: tuple[TrendPoint, ...] = attrs.field(validator=v.tuple_of(TrendPoint))
     accessible_text: str = attrs.field(validator=_sentence)
 
 
@@ -1908,10 +1777,14 @@ class TrendSeries:
 class AdminAggregates:
     """Total students, active assignments, completion rate, average mastery."""
 
-    total_students: Figure = attrs.field(validator=_of(Figure))
-    active_assignments: Figure = attrs.field(validator=_of(Figure))
-    completion_rate: Figure | None = attrs.field(validator=_optional(Figure))
-    average_mastery: Figure | None = attrs.field(validator=_optional(Figure))
+    total_students: Figure = attrs.field(validator=v.instance_of(Figure))
+    active_assignments: Figure = attrs.field(validator=v.instance_of(Figure))
+    completion_rate: Figure | None = attrs.field(
+        validator=v.optional_instance_of(Figure)
+    )
+    average_mastery: Figure | None = attrs.field(
+        validator=v.optional_instance_of(Figure)
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -1919,11 +1792,15 @@ class ClassComparison:
     """One class side by side with the others (spec: Class comparison)."""
 
     class_id: str = attrs.field(validator=v.identifier)
-    class_name: str = attrs.field(validator=_text)
-    students: Figure = attrs.field(validator=_of(Figure))
-    completion_rate: Figure | None = attrs.field(validator=_optional(Figure))
-    average_mastery: Figure | None = attrs.field(validator=_optional(Figure))
-    at_risk: Figure = attrs.field(validator=_of(Figure))
+    class_name: str = attrs.field(validator=v.text)
+    students: Figure = attrs.field(validator=v.instance_of(Figure))
+    completion_rate: Figure | None = attrs.field(
+        validator=v.optional_instance_of(Figure)
+    )
+    average_mastery: Figure | None = attrs.field(
+        validator=v.optional_instance_of(Figure)
+    )
+    at_risk: Figure = attrs.field(validator=v.instance_of(Figure))
     accessible_text: str = attrs.field(validator=_sentence)
 
 
@@ -1933,10 +1810,10 @@ class ContentEffectiveness:
 
     kind: str = attrs.field(validator=v.identifier)
     content_id: str = attrs.field(validator=v.identifier)
-    title: str = attrs.field(validator=_text)
+    title: str = attrs.field(validator=v.text)
     students: int = attrs.field(validator=v.count)
-    completion_rate: Figure = attrs.field(validator=_of(Figure))
-    average_completion: Figure = attrs.field(validator=_of(Figure))
+    completion_rate: Figure = attrs.field(validator=v.instance_of(Figure))
+    average_completion: Figure = attrs.field(validator=v.instance_of(Figure))
     accessible_text: str = attrs.field(validator=_sentence)
 
 
@@ -1944,27 +1821,32 @@ class ContentEffectiveness:
 class Engagement:
     """Active users, time on task and streak persistence (spec: Engagement)."""
 
-    active_users: Figure = attrs.field(validator=_of(Figure))
-    time_on_task_this_week: Figure = attrs.field(validator=_of(Figure))
-    average_streak_days: Figure | None = attrs.field(validator=_optional(Figure))
-    streak_persistence: Figure | None = attrs.field(validator=_optional(Figure))
+    active_users: Figure = attrs.field(validator=v.instance_of(Figure))
+    time_on_task_this_week: Figure = attrs.field(validator=v.instance_of(Figure))
+    average_streak_days: Figure | None = attrs.field(
+        validator=v.optional_instance_of(Figure)
+    )
+    streak_persistence: Figure | None = attrs.field(
+        validator=v.optional_instance_of(Figure)
+    )
 
 
 @attrs.frozen(kw_only=True)
-class OrganizationDashboard:
-    """An organization for its admin (spec: Organization Dashboard)."""
+class OrganizationDashboardView:
+    """An organization's batch dashboard for its admin, in display text and
+    sentences (spec: Organization Dashboard)."""
 
     organization_id: str = attrs.field(validator=v.identifier)
     as_of: datetime = attrs.field(converter=v.to_utc, validator=v.utc_time)
-    aggregates: AdminAggregates = attrs.field(validator=_of(AdminAggregates))
-    trends: tuple[TrendSeries, ...] = attrs.field(validator=_tuple_of(TrendSeries))
+    aggregates: AdminAggregates = attrs.field(validator=v.instance_of(AdminAggregates))
+    trends: tuple[TrendSeries, ...] = attrs.field(validator=v.tuple_of(TrendSeries))
     classes: tuple[ClassComparison, ...] = attrs.field(
-        validator=_tuple_of(ClassComparison)
+        validator=v.tuple_of(ClassComparison)
     )
     content: tuple[ContentEffectiveness, ...] = attrs.field(
-        validator=_tuple_of(ContentEffectiveness)
+        validator=v.tuple_of(ContentEffectiveness)
     )
-    engagement: Engagement = attrs.field(validator=_of(Engagement))
+    engagement: Engagement = attrs.field(validator=v.instance_of(Engagement))
 
 
 def _rate(done: int, total: int, sentence: str) -> Figure | None:
@@ -1973,193 +1855,211 @@ def _rate(done: int, total: int, sentence: str) -> Figure | None:
     return _percent_figure(100.0 * done / total, sentence)
 
 
-def _completion_rate(figures: Sequence[StudentFigures]) -> Figure | None:
-    done = sum(f.completed_assignments for f in figures)
-    total = done + sum(f.active_assignments for f in figures)
+def _completion_rate(figures: ProgressFigures) -> Figure | None:
+    done = figures.completed_assignments
+    total = done + figures.active_assignments
     return _rate(done, total, f"{done} of {_plural(total, 'assignment')} completed")
 
 
-def _average_mastery(figures: Sequence[StudentFigures]) -> Figure | None:
-    active = [f.overall_mastery_score for f in figures if f.last_activity_at]
-    mean = _mean(active)
-    if mean is None:
+def _average_mastery(figures: ProgressFigures) -> Figure | None:
+    started = figures.started_students
+    if started == 0:
         return None
+    mean = figures.mean_mastery_started
     return _score_figure(
         mean,
         f"Average mastery score {score_display(mean)} over "
-        f"{_plural(len(active), 'student')} who have started",
+        f"{_plural(started, 'student')} who "
+        f"{'has' if started == 1 else 'have'} started",
     )
 
 
-_PERIODS: tuple[tuple[str, relativedelta], ...] = (
-    ("week", relativedelta(weeks=1)),
-    ("month", relativedelta(months=1)),
-    ("quarter", relativedelta(months=3)),
-)
+_PERIOD_WORDS: Mapping[TrendPeriod, tuple[str, str]] = {
+    TrendPeriod.WEEK: ("Weekly", "week"),
+    TrendPeriod.MONTH: ("Monthly", "month"),
+    TrendPeriod.QUARTER: ("Quarterly", "quarter"),
+}
+
+#: How a trend metric reads: its words and whether it is a percentage.
+_METRIC_WORDS: Mapping[str, tuple[str, bool]] = {
+    "completion_percentage": ("average completion", True),
+    "mastery_score": ("average mastery score", False),
+    "engagement_score": ("average engagement score", False),
+}
 
 
-def _content_rows(
+def _trend_text(metric: str, first: float, last: float) -> str:
+    words, percent = _METRIC_WORDS.get(metric, (metric.replace("_", " "), False))
+    if percent:
+        return (
+            f"{words} from {percent_display(first)} to {percent_display(last)} percent"
+        )
+    return f"{words} from {score_display(first)} to {score_display(last)}"
+
+
+def _trend_series(
+    period: TrendPeriod, points: Sequence[TrendPoint], as_of: datetime
+) -> TrendSeries:
+    shown = sorted(
+        (p for p in points if p.period is period and p.period_start <= as_of),
+        key=lambda p: (p.period_start, p.metric),
+    )
+    adjective, noun = _PERIOD_WORDS[period]
+    if not shown:
+        return TrendSeries(
+            period=period, points=(), accessible_text=f"{adjective} trend: no data"
+        )
+    by_metric: dict[str, list[TrendPoint]] = {}
+    for point in shown:
+        by_metric.setdefault(point.metric, []).append(point)
+    parts = [
+        _trend_text(metric, series[0].mean, series[-1].mean)
+        for metric, series in by_metric.items()
+    ]
+    periods = len({p.period_start for p in shown})
+    return TrendSeries(
+        period=period,
+        points=tuple(shown),
+        accessible_text=f"{adjective} trend over {_plural(periods, noun)}: "
+        + "; ".join(parts),
+    )
+
+
+def _class_row(summary: ClassSummary, directory: Directory) -> ClassComparison:
+    figures = summary.figures
+    rate = _completion_rate(figures)
+    mastery = _average_mastery(figures)
+    name = directory.class_(summary.class_id)
+    parts = [f"{name}: {_plural(figures.students, 'student')}"]
+    parts.append(
+        f"completion rate {percent_display(rate.value)} percent"
+        if rate
+        else "no assignments yet"
+    )
+    if mastery is not None:
+        parts.append(f"average mastery {score_display(mastery.value)}")
+    parts.append(f"{figures.at_risk_students} flagged at risk")
+    return ClassComparison(
+        class_id=summary.class_id,
+        class_name=name,
+        students=_count_figure(figures.students, "student"),
+        completion_rate=rate,
+        average_mastery=mastery,
+        at_risk=_count_figure(figures.at_risk_students, "student", "At risk: "),
+        accessible_text=", ".join(parts),
+    )
+
+
+def _content_row(
     kind: str,
-    groups: Mapping[str, list[float]],
-    title: Callable[[str], str],
-) -> list[ContentEffectiveness]:
-    rows = []
-    for content_id, percentages in groups.items():
-        n = len(percentages)
-        done = sum(1 for p in percentages if p >= 100)
-        name = title(content_id)
-        rate = _percent_figure(
-            100.0 * done / n, f"{done} of {_plural(n, 'student')} completed"
-        )
-        average = _percent_figure(sum(percentages) / n, "Average completion", " ")
-        rows.append(
-            ContentEffectiveness(
-                kind=kind,
-                content_id=content_id,
-                title=name,
-                students=n,
-                completion_rate=rate,
-                average_completion=average,
-                accessible_text=f"{name} ({kind}): {rate.accessible_text}; "
-                f"{average.accessible_text.lower()}",
-            )
-        )
-    return rows
+    content_id: str,
+    effect: AssignmentEffectiveness | SequenceEffectiveness,
+    title: str,
+) -> ContentEffectiveness:
+    n = effect.students
+    rate = _percent_figure(
+        effect.completion_rate,
+        f"{effect.completed} of {_plural(n, 'student')} completed",
+    )
+    average = _percent_figure(effect.mean_completion, "Average completion", " ")
+    return ContentEffectiveness(
+        kind=kind,
+        content_id=content_id,
+        title=title,
+        students=n,
+        completion_rate=rate,
+        average_completion=average,
+        accessible_text=f"{title} ({kind}): {rate.accessible_text}; "
+        f"{average.accessible_text.lower()}",
+    )
 
 
-def organization_dashboard(
-    organization_id: str,
+def organization_dashboard_view(
+    dashboard: OrganizationDashboard,
     *,
-    students: Iterable[StudentFigures],
-    as_of: datetime,
-    assignments: Iterable[AssignmentProgress] = (),
-    sequences: Iterable[SequenceProgress] = (),
-    trend: Iterable[TrendPoint] = (),
     directory: Directory | None = None,
-    policy: ViewPolicy = DEFAULT_VIEW_POLICY,
-) -> OrganizationDashboard:
-    """An organization's dashboard (spec: Organization Dashboard; Q32).
+    policy: Policy = DEFAULT_POLICY,
+) -> OrganizationDashboardView:
+    """The admin's view of a batch :class:`OrganizationDashboard` (spec:
+    Organization Dashboard; Q32): the batch's figures with display text and
+    sentences, classes by name, content by completion. ``policy`` is the
+    one the batch ran with; its ``rollups`` section names the windows.
 
     The completion rate is completed assignments over completed and active
     ones; average mastery is over students who have been active; content
     effectiveness ranks assignments and sequences (archived assignments
-    aside) by the share of their students who completed them, highest first.
+    aside) by the share of their students who completed them, highest first;
+    trends show the batch's weekly, monthly and quarterly points up to the
+    dashboard's ``as_of``. A figure without data is ``None``, never 0.
 
     >>> from datetime import datetime, UTC
-    >>> view = organization_dashboard("org", students=[],
-    ...                               as_of=datetime(2026, 9, 1, tzinfo=UTC))
+    >>> from mlc_progress._rollups import organization_dashboard
+    >>> board = organization_dashboard([], organization_id="org",
+    ...                                as_of=datetime(2026, 9, 1, tzinfo=UTC))
+    >>> view = organization_dashboard_view(board)
     >>> view.aggregates.total_students.accessible_text, view.aggregates.completion_rate
     ('0 students', None)
     """
     names = directory or Directory()
-    figures = list(students)
-    active_since = as_of - timedelta(days=policy.active_user_days)
+    figures = dashboard.figures
+    as_of = dashboard.as_of
     aggregates = AdminAggregates(
-        total_students=_count_figure(len(figures), "student"),
+        total_students=_count_figure(figures.students, "student"),
         active_assignments=_count_figure(
-            sum(f.active_assignments for f in figures), "active assignment"
+            figures.active_assignments, "active assignment"
         ),
         completion_rate=_completion_rate(figures),
         average_mastery=_average_mastery(figures),
     )
-    points = sorted(trend, key=lambda p: p.at)
-    trends = []
-    for period, length in _PERIODS:
-        start = as_of - length
-        inside = tuple(p for p in points if start < p.at <= as_of)
-        if inside:
-            first, last = inside[0], inside[-1]
-            text = (
-                f"Past {period}: completion rate from "
-                f"{percent_display(first.completion_rate)} to "
-                f"{percent_display(last.completion_rate)} percent, average mastery "
-                f"from {score_display(first.average_mastery)} to "
-                f"{score_display(last.average_mastery)}, active students from "
-                f"{first.active_students} to {last.active_students}"
-            )
-        else:
-            text = f"Past {period}: no data"
-        trends.append(TrendSeries(period=period, points=inside, accessible_text=text))
-    by_class: dict[str, list[StudentFigures]] = {}
-    for f in figures:
-        for class_id in f.class_ids:
-            by_class.setdefault(class_id, []).append(f)
-    classes = []
-    for class_id in sorted(by_class, key=lambda c: (names.class_(c).casefold(), c)):
-        members = by_class[class_id]
-        rate = _completion_rate(members)
-        mastery = _average_mastery(members)
-        flagged = sum(1 for m in members if m.at_risk)
-        name = names.class_(class_id)
-        parts = [f"{name}: {_plural(len(members), 'student')}"]
-        parts.append(
-            f"completion rate {percent_display(rate.value)} percent"
-            if rate
-            else "no assignments yet"
+    classes = sorted(
+        (_class_row(c, names) for c in dashboard.classes),
+        key=lambda c: (c.class_name.casefold(), c.class_id),
+    )
+    content = [
+        _content_row(
+            "assignment", e.assignment_id, e, names.assignment(e.assignment_id)
         )
-        if mastery is not None:
-            parts.append(f"average mastery {score_display(mastery.value)}")
-        parts.append(f"{flagged} flagged at risk")
-        classes.append(
-            ClassComparison(
-                class_id=class_id,
-                class_name=name,
-                students=_count_figure(len(members), "student"),
-                completion_rate=rate,
-                average_mastery=mastery,
-                at_risk=_count_figure(flagged, "student", "At risk: "),
-                accessible_text=", ".join(parts),
-            )
-        )
-    by_assignment: dict[str, list[float]] = {}
-    for p in assignments:
-        if p.status is not AssignmentStatus.ARCHIVED:
-            by_assignment.setdefault(p.assignment_id, []).append(
-                p.completion_percentage
-            )
-    by_sequence: dict[str, list[float]] = {}
-    for s in sequences:
-        by_sequence.setdefault(s.sequence_id, []).append(s.completion_percentage)
-    content = _content_rows("assignment", by_assignment, names.assignment)
-    content += _content_rows("sequence", by_sequence, names.sequence)
+        for e in figures.assignments
+    ] + [
+        _content_row("sequence", e.sequence_id, e, names.sequence(e.sequence_id))
+        for e in figures.sequences
+    ]
     content.sort(
         key=lambda c: (-c.completion_rate.value, -c.average_completion.value, c.title)
     )
-    active = [
-        f
-        for f in figures
-        if f.last_activity_at is not None and f.last_activity_at > active_since
-    ]
-    week_ms = sum(f.time_on_task_this_week_ms for f in figures)
-    streaks = [f.streak_days for f in figures]
-    mean_streak = _mean(streaks)
-    persisting = sum(1 for s in streaks if s >= policy.streak_persistence_days)
+    rollups = policy.rollups
+    n = figures.students
     engagement = Engagement(
         active_users=_count_figure(
-            len(active),
+            figures.active_students,
             "student",
-            f"Active in the past {_plural(policy.active_user_days, 'day')}: ",
+            f"Active in the past {_plural(rollups.active_user_days, 'day')}: ",
         ),
-        time_on_task_this_week=_time_figure(week_ms, "Time on task this week:"),
+        time_on_task_this_week=_time_figure(
+            figures.time_on_task_this_week_ms, "Time on task this week:"
+        ),
         average_streak_days=None
-        if mean_streak is None
+        if n == 0
         else Figure(
-            value=mean_streak,
-            display=score_display(mean_streak),
-            accessible_text=f"Average streak {score_display(mean_streak)} days",
+            value=figures.mean_streak_days,
+            display=score_display(figures.mean_streak_days),
+            accessible_text=f"Average streak {score_display(figures.mean_streak_days)}"
+            " days",
         ),
         streak_persistence=_rate(
-            persisting,
-            len(streaks),
-            f"{persisting} of {_plural(len(streaks), 'student')} on a streak of "
-            f"{_plural(policy.streak_persistence_days, 'day')} or more",
+            figures.students_on_streak,
+            n,
+            f"{figures.students_on_streak} of {_plural(n, 'student')} on a streak of "
+            f"{_plural(rollups.streak_persistence_days, 'day')} or more",
         ),
     )
-    return OrganizationDashboard(
-        organization_id=organization_id,
+    return OrganizationDashboardView(
+        organization_id=dashboard.organization_id,
         as_of=as_of,
         aggregates=aggregates,
-        trends=tuple(trends),
+        trends=tuple(
+            _trend_series(period, dashboard.trends, as_of) for period in TrendPeriod
+        ),
         classes=tuple(classes),
         content=tuple(content),
         engagement=engagement,
@@ -2173,8 +2073,8 @@ def organization_dashboard(
 class ParentAssignmentLine:
     """One assignment in plain words, without step detail."""
 
-    title: str = attrs.field(validator=_text)
-    completion: Figure = attrs.field(validator=_of(Figure))
+    title: str = attrs.field(validator=v.text)
+    completion: Figure = attrs.field(validator=v.instance_of(Figure))
     text: str = attrs.field(validator=_sentence)
 
 
@@ -2187,40 +2087,27 @@ class ParentReport:
     """
 
     student_id: str = attrs.field(validator=v.identifier)
-    student_name: str = attrs.field(validator=_text)
+    student_name: str = attrs.field(validator=v.text)
     as_of: datetime = attrs.field(converter=v.to_utc, validator=v.utc_time)
     headline: tuple[str, ...] = attrs.field(validator=v.identifiers)
     assignments: tuple[ParentAssignmentLine, ...] = attrs.field(
-        validator=_tuple_of(ParentAssignmentLine)
+        validator=v.tuple_of(ParentAssignmentLine)
     )
     suggestions: tuple[str, ...] = attrs.field(validator=v.identifiers)
 
 
-_SUGGESTIONS: tuple[tuple[str, str], ...] = (
-    (
-        "behind_pace_",
-        "{name} is behind the class schedule on some work. A regular"
-        " time to learn each day can help.",
-    ),
-    (
-        "low_mastery_avg_",
-        "{name}'s recent scores are lower than usual. Trying"
-        " activities again is a good way to learn.",
-    ),
-    (
-        "inactive_",
-        "{name} has not practised for {n} days. A short session this week would help.",
-    ),
-    (
-        "stuck_on_step_",
-        "{name} is finding one activity hard. The teacher can help;"
-        " asking is a good step.",
-    ),
-    (
-        "inconsistent_scores_cv_",
-        "{name}'s scores go up and down. Steady, unhurried practice helps.",
-    ),
-)
+_SUGGESTIONS: Mapping[RiskRule, str] = {
+    RiskRule.PACING: "{name} is behind the class schedule on some work. A regular"
+    " time to learn each day can help.",
+    RiskRule.MASTERY: "{name}'s recent scores are lower than usual. Trying"
+    " activities again is a good way to learn.",
+    RiskRule.ENGAGEMENT: "{name} has not practised for {n} days. A short session"
+    " this week would help.",
+    RiskRule.STRUGGLE: "{name} is finding one activity hard. The teacher can help;"
+    " asking is a good step.",
+    RiskRule.CONSISTENCY: "{name}'s scores go up and down. Steady, unhurried"
+    " practice helps.",
+}
 
 
 def parent_report(
@@ -2230,6 +2117,7 @@ def parent_report(
     assignments: Iterable[AssignmentRecords],
     as_of: datetime,
     directory: Directory | None = None,
+    policy: Policy = DEFAULT_POLICY,
 ) -> ParentReport:
     """A simplified report for a parent, in plain words (D19: summaries only).
 
@@ -2246,7 +2134,11 @@ def parent_report(
         raise InvalidInputError(
             "summary.student_id", summary.student_id, f"the report is of {student_id!r}"
         )
-    mine = [a for a in _student_of(student_id, assignments) if a.active]
+    mine = [
+        a
+        for a in _student_of(student_id, assignments, as_of=as_of, policy=policy)
+        if a.active
+    ]
     name = names.student(student_id)
     headline = [
         f"{name} has finished {_plural(summary.completed_assignments, 'assignment')}"
@@ -2263,7 +2155,7 @@ def parent_report(
         )
     lines = []
     for records in mine:
-        p = records.progress
+        p = _progress(records)
         title = names.assignment(p.assignment_id)
         due = p.due_at_override or records.structure.due_at
         figure = _percent_figure(p.completion_percentage, f"{title}:", " ")
@@ -2284,11 +2176,10 @@ def parent_report(
         )
     suggestions = []
     for factor in summary.risk_factors:
-        for prefix, text in _SUGGESTIONS:
-            if factor.startswith(prefix):
-                digits = "".join(ch for ch in factor[len(prefix) :] if ch.isdigit())
-                suggestions.append(text.format(name=name, n=digits))
-                break
+        parsed = RiskFactor.from_code(factor)
+        if parsed is not None:
+            text = _SUGGESTIONS[parsed.rule]
+            suggestions.append(text.format(name=name, n=parsed.amount))
     return ParentReport(
         student_id=student_id,
         student_name=name,
@@ -2383,11 +2274,10 @@ def render_student_detail_text(view: StudentDetail) -> str:
     return "\n".join(lines)
 
 
-def render_organization_text(view: OrganizationDashboard) -> str:
-    """The organization dashboard as plain text."""
+def _aggregate_lines(view: OrganizationDashboardView) -> list[str]:
+    """The aggregate metrics in words, a missing figure said as such."""
     a = view.aggregates
-    lines = [
-        f"Organization {view.organization_id}, as of {_date_text(view.as_of)}",
+    return [
         a.total_students.accessible_text,
         a.active_assignments.accessible_text,
         a.completion_rate.accessible_text
@@ -2397,6 +2287,25 @@ def render_organization_text(view: OrganizationDashboard) -> str:
         if a.average_mastery
         else "Average mastery: no activity yet",
     ]
+
+
+def _engagement_lines(view: OrganizationDashboardView) -> list[str]:
+    """The engagement metrics in words; figures without data are left out."""
+    e = view.engagement
+    optional = (e.average_streak_days, e.streak_persistence)
+    return [
+        e.active_users.accessible_text,
+        e.time_on_task_this_week.accessible_text,
+        *(f.accessible_text for f in optional if f is not None),
+    ]
+
+
+def render_organization_text(view: OrganizationDashboardView) -> str:
+    """The organization dashboard as plain text."""
+    lines = [
+        f"Organization {view.organization_id}, as of {_date_text(view.as_of)}",
+        *_aggregate_lines(view),
+    ]
     lines.extend(t.accessible_text for t in view.trends)
     if view.classes:
         lines.append("Classes:")
@@ -2404,17 +2313,7 @@ def render_organization_text(view: OrganizationDashboard) -> str:
     if view.content:
         lines.append("Content, highest completion first:")
         lines.extend(f"  {c.accessible_text}" for c in view.content)
-    e = view.engagement
-    lines.extend(
-        [
-            e.active_users.accessible_text,
-            e.time_on_task_this_week.accessible_text,
-        ]
-    )
-    if e.average_streak_days is not None:
-        lines.append(e.average_streak_days.accessible_text)
-    if e.streak_persistence is not None:
-        lines.append(e.streak_persistence.accessible_text)
+    lines.extend(_engagement_lines(view))
     return "\n".join(lines)
 
 
@@ -2427,17 +2326,12 @@ def render_parent_report_text(view: ParentReport) -> str:
     return "\n".join(lines)
 
 
-# The views' own enums need structure hooks, or the converter's ``str`` hook
-# would let any text through (see ``_serialization``).
-for _kind in (Colour, Pattern, CellStatus, SortKey):
-    converter.register_structure_hook(_kind, _enum_hook(_kind))
+register_enums(Colour, Pattern, CellStatus, SortKey)
 
 for _cls in (
-    ViewPolicy,
     Figure,
     StatusBadge,
     Directory,
-    AssignmentRecords,
     NextStep,
     Activity,
     MasteryBadge,
@@ -2460,14 +2354,12 @@ for _cls in (
     RiskPanel,
     StudentAssignmentRow,
     StudentDetail,
-    StudentFigures,
-    TrendPoint,
     TrendSeries,
     AdminAggregates,
     ClassComparison,
     ContentEffectiveness,
     Engagement,
-    OrganizationDashboard,
+    OrganizationDashboardView,
     ParentAssignmentLine,
     ParentReport,
 ):
