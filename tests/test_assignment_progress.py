@@ -20,6 +20,10 @@ from mlc_progress import (
     StepDefinition,
     StepState,
     assignment_progress,
+    average_score,
+    mastery_score,
+    next_step,
+    pass_rate,
 )
 from mlc_progress.testing import strategies as mst
 
@@ -330,3 +334,27 @@ def test_generated_assignments_give_valid_progress(
         assert progress.status is not AssignmentStatus.COMPLETE
     if progress.status is AssignmentStatus.COMPLETE:
         assert progress.next_step_id is None
+
+
+@given(data=st.data(), structure=mst.assignment_structures())
+def test_one_pass_figures_equal_the_standalone_calculators(
+    data: st.DataObject, structure: AssignmentStructure
+) -> None:
+    """assignment_progress folds every per-step rule in one pass; each figure
+    equals the calculator that states the rule (D11, D12, D13, D14)."""
+    steps = data.draw(mst.step_progress_for(structure, student_id="u"))
+    as_of = data.draw(mst.utc_datetimes(min_value=structure.created_at))
+    policy = data.draw(mst.policies())
+    progress = assignment_progress(
+        structure, steps, student_id="u", as_of=as_of, policy=policy
+    )
+    assert progress.mastery_score == mastery_score(structure, steps, policy=policy)
+    assert progress.average_score == average_score(steps)
+    assert progress.pass_rate == pass_rate(steps)
+    upcoming = next_step(structure, steps)
+    expected_next = (
+        None
+        if progress.completion_percentage >= 100.0 or upcoming is None
+        else upcoming.step_id
+    )
+    assert progress.next_step_id == expected_next

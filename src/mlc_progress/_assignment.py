@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from ._completion import (
-    _has_activity,
-    assignment_status,
-    average_score,
-    completion_percentage,
-    next_step,
-    pass_rate,
-)
-from ._enums import AssignmentStatus, PacingStatus, StepState
+from ._completion import assignment_status, completion_percentage
+from ._enums import AssignmentStatus, PacingStatus, Stage, StepState
 from ._errors import InvalidInputError
-from ._mastery import _by_id, mastery_score
+from ._mastery import _by_id
 from ._pacing import (
     estimated_completion_date,
     expected_percentage,
@@ -23,7 +17,7 @@ from ._pacing import (
     steps_per_week,
     utc_argument,
 )
-from ._policy import DEFAULT_POLICY, Policy
+from ._policy import DEFAULT_POLICY, Policy, StageWeights
 from ._records import AssignmentProgress, StepProgress
 from ._structure import AssignmentStructure, StepDefinition
 
@@ -63,49 +57,74 @@ def assignment_progress(
     if due_at_override is not None:
         due_at_override = utc_argument("due_at_override", due_at_override)
     by_id = _by_id(steps)
-    records = [by_id[d.step_id] for d in structure.steps if d.step_id in by_id]
-    for record in records:
-        if record.student_id != student_id:
-            raise InvalidInputError(
-                "student_id", record.student_id, f"the records are for {student_id!r}"
-            )
-        if record.assignment_id != structure.assignment_id:
-            raise InvalidInputError(
-                "assignment_id",
-                record.assignment_id,
-                f"the records are for {structure.assignment_id!r}",
-            )
+    weights = _weight_table(policy.stage_weights)
+    assignment_id = structure.assignment_id
 
-    required = 0
-    required_complete = 0
+    # One pass over the steps computes every per-step figure; each line names
+    # the calculator whose rule it folds (tests hold the two equal).
+    required = required_complete = completed = in_progress = locked = 0
     required_completed_at: list[datetime | None] = []
-    completed = in_progress = 0
-    # A step without a record is in its initial state: the first step is
-    # available from the assignment's creation, the others are locked.
-    locked = len(structure.steps) - len(records)
-    if structure.steps and structure.steps[0].step_id not in by_id:
-        locked -= 1
     time_on_task = 0
     any_activity = False
     first_touch: datetime | None = None
-    for definition in structure.steps:
-        progress = by_id.get(definition.step_id)
-        if definition.required:
+    total_weight = weighted = 0.0  # mastery_score (D12)
+    scored_sum = 0.0  # average_score (D11)
+    scored = attempted = first_passes = 0  # pass_rate (D13)
+    upcoming: StepDefinition | None = None  # next_step (D14)
+    for index, definition in enumerate(structure.steps):
+        is_required = not (definition.optional or definition.deprecated)
+        weight = weights[definition.stage]
+        if is_required:
             required += 1
+            total_weight += weight
+        progress = by_id.get(definition.step_id)
         if progress is None:
+            # No record: the initial state, the first step available (Q17).
+            if index == 0:
+                upcoming = definition
+            else:
+                locked += 1
             continue
+        if progress.student_id != student_id:
+            raise InvalidInputError(
+                "student_id", progress.student_id, f"the records are for {student_id!r}"
+            )
+        if progress.assignment_id != assignment_id:
+            raise InvalidInputError(
+                "assignment_id",
+                progress.assignment_id,
+                f"the records are for {assignment_id!r}",
+            )
         state = progress.state
+        attempts = progress.attempt_count
+        if is_required and attempts > 0:
+            weighted += weight * progress.best_score
         if state is StepState.COMPLETE:
             completed += 1
-            if definition.required:
+            if is_required:
                 required_complete += 1
                 required_completed_at.append(progress.completed_at)
+            if attempts > 0:
+                scored_sum += progress.best_score
+                scored += 1
         elif state is StepState.IN_PROGRESS:
             in_progress += 1
+            if upcoming is None:
+                upcoming = definition
         elif state is StepState.LOCKED:
             locked += 1
+        elif upcoming is None:
+            upcoming = definition
+        if attempts > 0 and progress.first_score is not None:
+            attempted += 1
+            if progress.first_score >= progress.target_score:
+                first_passes += 1
         time_on_task += progress.time_on_task_ms
-        if _has_activity(progress):
+        if (
+            attempts > 0
+            or state is StepState.COMPLETE
+            or progress.started_at is not None
+        ):
             any_activity = True
             for touched in (progress.started_at, progress.completed_at):
                 if touched is not None and (
@@ -134,7 +153,8 @@ def assignment_progress(
             actual_percentage=completion, expected_percentage=expected, policy=policy
         )
     )
-    upcoming = None if completion >= 100.0 else next_step(structure, by_id)
+    if completion >= 100.0:
+        upcoming = None
     return AssignmentProgress(
         assignment_id=structure.assignment_id,
         student_id=student_id,
@@ -156,9 +176,9 @@ def assignment_progress(
         if any_activity
         else None,
         time_on_task_ms=time_on_task,
-        average_score=average_score(records),
-        mastery_score=mastery_score(structure, by_id, policy=policy),
-        pass_rate=pass_rate(records),
+        average_score=min(scored_sum / scored, 100.0) if scored else 0.0,
+        mastery_score=min(weighted / total_weight, 100.0) if total_weight else 0.0,
+        pass_rate=100.0 * first_passes / attempted if attempted else 0.0,
         next_step_id=None if upcoming is None else upcoming.step_id,
         next_step_due_at=None
         if upcoming is None
@@ -185,3 +205,9 @@ def _step_due(
     if step.due_at is None or original_end is None:
         return due_at_override
     return step.due_at + (due_at_override - original_end)
+
+
+@functools.lru_cache(maxsize=64)
+def _weight_table(weights: StageWeights) -> Mapping[Stage, float]:
+    """``StageWeights`` as a lookup table; policies are few and immutable."""
+    return {stage: weights.weight(stage) for stage in Stage}

@@ -97,14 +97,6 @@ def pass_rate(steps: Iterable[StepProgress]) -> float:
     return 100.0 * first_pass / attempted if attempted else 0.0
 
 
-def _has_activity(step: StepProgress) -> bool:
-    return (
-        step.started_at is not None
-        or step.attempt_count > 0
-        or step.state is StepState.COMPLETE
-    )
-
-
 def assignment_status(
     *, completion: float, any_activity: bool, archived: bool = False
 ) -> AssignmentStatus:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from . import _validate as v
 from ._enums import PacingStatus
@@ -47,6 +47,8 @@ def utc_argument(field: str, value: datetime) -> datetime:
 
     Without this a naive ``as_of`` fails deep inside with a ``TypeError``.
     """
+    if value.__class__ is datetime and value.tzinfo is UTC:
+        return value  # the common case, on the hot path
     normalized = v.to_utc(value)
     v.check_time_value(field, normalized)
     return normalized
