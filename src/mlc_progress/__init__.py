@@ -95,7 +95,14 @@ from ._permissions import (
     command_action,
     require,
 )
-from ._policy import DEFAULT_POLICY, Policy, StageWeights
+from ._policy import (
+    DEFAULT_POLICY,
+    Policy,
+    RollupPolicy,
+    SchedulePolicy,
+    StageWeights,
+    ViewPolicy,
+)
 from ._ports import (
     COMMAND_TYPES,
     AttemptLog,
@@ -236,7 +243,9 @@ __all__ = [
     "Resource",
     "ResourceKind",
     "Role",
+    "RollupPolicy",
     "Sampler",
+    "SchedulePolicy",
     "ScopeType",
     "SequenceMilestone",
     "SequenceProgress",
@@ -260,6 +269,7 @@ __all__ = [
     "SummaryStore",
     "UnitOfWork",
     "Versioned",
+    "ViewPolicy",
     "Violation",
     "Violations",
     "accept_replacement",
