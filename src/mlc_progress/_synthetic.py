@@ -240,36 +240,46 @@ def synthetic_activity(
                             ),
                         )
                     )
-                    for tries in range(1, 9):
-                        clock += timedelta(minutes=rng.uniform(3, 15))
-                        if clock >= stop:
-                            break
-                        mean = 100 * student.skill + 6 * math.log(tries)
-                        score = round(min(max(rng.gauss(mean, 12), 0.0), 100.0), 1)
-                        counter += 1
-                        events.append(
-                            (
-                                clock,
-                                f"{student.student_id}-{counter:05d}",
-                                Attempt(
-                                    attempt_id=f"{student.student_id}-att-{counter:05d}",
-                                    student_id=student.student_id,
-                                    assignment_id=assignment_id,
-                                    step_id=step.step_id,
-                                    score=score,
-                                    attempted_at=clock,
-                                    duration_ms=rng.randrange(60_000, 600_000),
-                                    session_id=session,
-                                ),
+                    # Sessions on the step: a student who does not pass comes
+                    # back on a later day (diligent ones more often), and
+                    # improves with practice.
+                    tries = 0
+                    passed = False
+                    for visit in range(1 + round(3 * student.diligence)):
+                        if visit:
+                            clock += timedelta(hours=rng.uniform(16, 40))
+                            session = f"{student.student_id}-{clock:%Y%m%d}"
+                        for _ in range(4):
+                            clock += timedelta(minutes=rng.uniform(3, 15))
+                            if clock >= stop:
+                                break
+                            tries += 1
+                            mean = 100 * student.skill + 10 * math.log(tries) + 4
+                            score = round(min(max(rng.gauss(mean, 11), 0.0), 100.0), 1)
+                            counter += 1
+                            events.append(
+                                (
+                                    clock,
+                                    f"{student.student_id}-{counter:05d}",
+                                    Attempt(
+                                        attempt_id=f"{student.student_id}-att-{counter:05d}",
+                                        student_id=student.student_id,
+                                        assignment_id=assignment_id,
+                                        step_id=step.step_id,
+                                        score=score,
+                                        attempted_at=clock,
+                                        duration_ms=rng.randrange(60_000, 600_000),
+                                        session_id=session,
+                                    ),
+                                )
                             )
-                        )
-                        if (
-                            score >= step.target_score
-                            or rng.random() > student.diligence
-                        ):
+                            passed = score >= step.target_score
+                            if passed or rng.random() > student.diligence:
+                                break
+                        if passed or clock >= stop:
                             break
-                    gap_hours = rng.expovariate(student.diligence) * 24
-                    clock += timedelta(hours=min(gap_hours, 24 * 10))
+                    gap_hours = rng.expovariate(1.0 + 2 * student.diligence) * 24
+                    clock += timedelta(hours=min(gap_hours, 24 * 6))
     events.sort(key=lambda item: (item[0], item[1]))
     for when, _, command in events:
         if until is not None and when > until:
