@@ -7,7 +7,10 @@ assessment is optional (formative); the pass mark 40 is every step's target;
 each scored submission is an attempt at noon of its day; a missing score is
 skipped and counted; a banked result (carried over from an earlier
 presentation) is an attempt like any other. Day 0 is the 1st of the
-presentation's start month (``B`` = February, ``J`` = October).
+presentation's start month (``B`` = February, ``J`` = October). A student's
+registration and unregistration days (``registered_day``,
+``unregistered_day``) are kept where the dataset gives them, so a run as of
+a day can leave out those not yet registered or already withdrawn.
 
 Data: Kuzilek J., Hlosta M., Zdrahal Z. "Open University Learning Analytics
 dataset", Scientific Data 4, 170171 (2017), CC BY 4.0.
@@ -54,6 +57,7 @@ class Presentation:
     structure: AssignmentStructure
     start: datetime
     final_results: dict[str, str] = field(default_factory=dict)
+    registered_day: dict[str, int] = field(default_factory=dict)
     unregistered_day: dict[str, int] = field(default_factory=dict)
     attempts: dict[str, list[Attempt]] = field(
         default_factory=lambda: defaultdict(list)
@@ -119,8 +123,12 @@ def load(data_dir: Path | None = None) -> dict[str, Presentation]:
         class_id = f"{r['code_module']}-{r['code_presentation']}"
         presentations[class_id].final_results[r["id_student"]] = r["final_result"]
     for r in _rows(base / "studentRegistration.csv"):
+        class_id = f"{r['code_module']}-{r['code_presentation']}"
+        if r["date_registration"] not in ("", "?"):
+            presentations[class_id].registered_day[r["id_student"]] = int(
+                r["date_registration"]
+            )
         if r["date_unregistration"] not in ("", "?"):
-            class_id = f"{r['code_module']}-{r['code_presentation']}"
             presentations[class_id].unregistered_day[r["id_student"]] = int(
                 r["date_unregistration"]
             )

@@ -148,7 +148,9 @@ def test_every_key_starts_with_the_organization(store: SQLiteStore) -> None:
     """Every table's primary key begins with organization_id (D19)."""
     with raw(store) as conn:
         tables = _tables(conn)
-        assert len(tables) == 12
+        # Every table the migrations create, however many later ones add.
+        core = {"step_progress", "assignment_progress", "command_log", "outbox"}
+        assert core <= set(tables)
         for table in tables:
             columns = conn.execute(f"PRAGMA table_info({table})").fetchall()
             key = sorted((c[5], c[1]) for c in columns if c[5] > 0)

@@ -18,13 +18,18 @@ Rules every port keeps:
   original (D3);
 - a storage failure raises :class:`StorageError`; ``retryable=True`` when
   trying again may succeed (a busy database).
+
+The batch runner (:func:`~mlc_progress._batch_runner.run_batch`) also needs
+the organization's roster (:class:`Roster`), each student's at-risk state
+(:class:`RiskStore`) and the progress of its jobs (:class:`BatchJobStore`),
+reached through a :class:`BatchUnitOfWork` of a :class:`BatchStore`.
 """
 
 from __future__ import annotations
 
 import types
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 import attrs
@@ -41,7 +46,15 @@ from ._commands import (
     RequestTeacherReview,
     StartStep,
 )
+from ._enums import ScopeType
+from ._errors import InvalidInputError
 from ._events import Destination, Event
+from ._inconsistency import CorrectionRecord
+from ._reconciliation_commands import (
+    ChangeAssignment,
+    ReconcileStudent,
+    ReconciliationCommand,
+)
 from ._records import (
     AssignmentProgress,
     ProgressSnapshot,
@@ -49,21 +62,36 @@ from ._records import (
     StepProgress,
     StudentProgressSummary,
 )
+from ._risk import DismissalStats, RiskState
 from ._structure import AssignmentStructure, Attempt, SequenceStructure
 from ._telemetry import MetricsSink
 
 __all__ = [
     "COMMAND_TYPES",
+    "LOGGED_COMMAND_TYPES",
     "AttemptLog",
     "AuditLog",
+    "BatchJobProgress",
+    "BatchJobStore",
+    "BatchStore",
+    "BatchUnitOfWork",
     "Clock",
     "CommandLog",
     "CommandRecord",
+    "CorrectionLog",
+    "EditableCatalog",
+    "Enrollment",
     "EventOutbox",
     "EventSink",
     "MetricsSink",
     "OutboxEntry",
     "ProgressRepository",
+    "RawProgressReader",
+    "RawRecord",
+    "ReconciliationStore",
+    "ReconciliationUnitOfWork",
+    "RiskStore",
+    "Roster",
     "SnapshotStore",
     "Store",
     "StructureCatalog",
@@ -87,6 +115,13 @@ COMMAND_TYPES: Mapping[str, type[Command]] = {
         ArchiveAssignment,
         RequestTeacherReview,
     )
+}
+
+#: Every kind a command log may hold: the commands, and the changes and
+#: repairs of the reconciliation service (issue 6).
+LOGGED_COMMAND_TYPES: Mapping[str, type[Command | ReconciliationCommand]] = {
+    **COMMAND_TYPES,
+    **{cls.__name__: cls for cls in (ChangeAssignment, ReconcileStudent)},
 }
 
 
@@ -116,12 +151,12 @@ class CommandRecord:
     """
 
     command_id: str = attrs.field(validator=v.identifier)
-    command: Command
+    command: Command | ReconciliationCommand
     recorded_at: datetime = attrs.field(converter=v.to_utc, validator=v.utc_time)
 
     @property
     def kind(self) -> str:
-        """The command's class name, a key of :data:`COMMAND_TYPES`."""
+        """The command's class name, a key of :data:`LOGGED_COMMAND_TYPES`."""
         return type(self.command).__name__
 
 
@@ -150,6 +185,83 @@ class OutboxEntry:
     def destination(self) -> Destination:
         """Where the spec's Event Destinations send this event."""
         return type(self.event).destination
+
+
+def _distinct_ids(_: Any, attribute: Any, value: Any) -> None:
+    v.identifiers(_, attribute, value)
+    if len(set(value)) != len(value):
+        raise InvalidInputError(attribute.name, value, "each id once")
+
+
+@attrs.frozen(kw_only=True)
+class Enrollment:
+    """One student of an organization's roster, as the host enrolls them.
+
+    ``class_ids`` are the classes the student is in; ``assignment_ids`` the
+    assignments given to them, begun or not (an assignment not yet begun
+    has no progress record, yet counts for pacing and engagement, D17);
+    ``sequence_ids`` the sequences they follow beyond those their
+    assignments name. A student who leaves keeps their entry (nothing is
+    deleted); archive their assignments instead (D14).
+
+    >>> Enrollment(student_id="ada", class_ids=("5B",),
+    ...            assignment_ids=("fractions-1",)).class_ids
+    ('5B',)
+    """
+
+    student_id: str = attrs.field(validator=v.identifier)
+    class_ids: tuple[str, ...] = attrs.field(default=(), validator=_distinct_ids)
+    assignment_ids: tuple[str, ...] = attrs.field(default=(), validator=_distinct_ids)
+    sequence_ids: tuple[str, ...] = attrs.field(default=(), validator=_distinct_ids)
+
+
+@attrs.frozen(kw_only=True)
+class BatchJobProgress:
+    """How far a batch job has come: the row a resumed run continues from.
+
+    A job recomputes the summaries of an organization's students in the
+    order of their ids as of ``as_of`` under the policy whose fingerprint is
+    ``policy_fingerprint``. ``last_student_id`` is the last student of the
+    last chunk committed (``None`` before the first); the counts are over
+    every run of the job; ``failed_students`` are students whose stored
+    records could not be read (D4: reported, not skipped silently).
+
+    >>> from datetime import datetime, UTC
+    >>> BatchJobProgress(job_id="j", as_of=datetime(2026, 9, 8, tzinfo=UTC),
+    ...                  policy_fingerprint="p").finished
+    False
+    """
+
+    job_id: str = attrs.field(validator=v.identifier)
+    as_of: datetime = attrs.field(converter=v.to_utc, validator=v.utc_time)
+    policy_fingerprint: str = attrs.field(validator=v.identifier)
+    last_student_id: str | None = attrs.field(
+        default=None, validator=v.optional_identifier
+    )
+    students_done: int = attrs.field(default=0, validator=v.count)
+    chunks_written: int = attrs.field(default=0, validator=v.count)
+    summaries_changed: int = attrs.field(default=0, validator=v.count)
+    risk_states_changed: int = attrs.field(default=0, validator=v.count)
+    events_emitted: int = attrs.field(default=0, validator=v.count)
+    failed_students: tuple[str, ...] = attrs.field(default=(), validator=_distinct_ids)
+    finished: bool = attrs.field(default=False, validator=v.boolean)
+
+    def __attrs_post_init__(self) -> None:
+        if (self.last_student_id is None) != (self.students_done == 0):
+            raise InvalidInputError(
+                "last_student_id",
+                self.last_student_id,
+                "set exactly when some student is done",
+            )
+        if (
+            max(self.summaries_changed, self.risk_states_changed) > (self.students_done)
+            or len(self.failed_students) > self.students_done
+        ):
+            raise InvalidInputError(
+                "students_done",
+                self.students_done,
+                "D4: changed and failed students are students done",
+            )
 
 
 # -- the ports ----------------------------------------------------------------------
@@ -269,7 +381,11 @@ class AttemptLog(Protocol):
 
     ``append`` of an ``attempt_id`` already logged raises
     :class:`ConflictError`. ``for_assignment`` returns the student's attempts
-    on the assignment in the order they were appended.
+    on the assignment in the order they were appended. For batch summaries:
+    ``for_student`` returns the student's attempts with ``after <
+    attempted_at <= until``, in the order they were appended;
+    ``activity_days`` the distinct UTC days of the student's attempts up to
+    ``until``, ascending.
     """
 
     def append(self, organization_id: str, attempt: Attempt) -> None: ...
@@ -278,19 +394,37 @@ class AttemptLog(Protocol):
         self, organization_id: str, student_id: str, assignment_id: str
     ) -> tuple[Attempt, ...]: ...
 
+    def for_student(
+        self,
+        organization_id: str,
+        student_id: str,
+        *,
+        after: datetime,
+        until: datetime,
+    ) -> tuple[Attempt, ...]: ...
+
+    def activity_days(
+        self, organization_id: str, student_id: str, *, until: datetime
+    ) -> tuple[date, ...]: ...
+
 
 class SnapshotStore(Protocol):
     """Port: progress snapshots, append-only (spec: Progress History).
 
     ``append`` of a ``snapshot_id`` already stored raises
     :class:`ConflictError`. ``for_student`` returns the student's snapshots
-    in the order they were appended.
+    in the order they were appended; with ``scope_type``, only those of that
+    scope.
     """
 
     def append(self, organization_id: str, snapshot: ProgressSnapshot) -> None: ...
 
     def for_student(
-        self, organization_id: str, student_id: str
+        self,
+        organization_id: str,
+        student_id: str,
+        *,
+        scope_type: ScopeType | None = None,
     ) -> tuple[ProgressSnapshot, ...]: ...
 
 
@@ -338,6 +472,78 @@ class EventOutbox(Protocol):
     ) -> tuple[OutboxEntry, ...]: ...
 
 
+class Roster(Protocol):
+    """Port: the organization's students, as the host enrolls them.
+
+    ``get`` and ``put`` follow the rules of :class:`ProgressRepository`
+    (versioned; the key is the organization and the student id).
+    ``student_ids`` lists the organization's student ids in ascending order,
+    those greater than ``after`` when given, at most ``limit`` when given,
+    so a batch job walks the roster in chunks and resumes after the last
+    student it finished. ``count`` is how many students the roster holds.
+    """
+
+    def get(
+        self, organization_id: str, student_id: str
+    ) -> Versioned[Enrollment] | None: ...
+
+    def put(
+        self, organization_id: str, record: Enrollment, *, expected_version: int
+    ) -> int: ...
+
+    def student_ids(
+        self,
+        organization_id: str,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[str, ...]: ...
+
+    def count(self, organization_id: str) -> int: ...
+
+
+class RiskStore(Protocol):
+    """Port: each student's at-risk state (D17) and the organization's
+    dismissal statistics, both versioned like :class:`ProgressRepository`.
+
+    A state's key is the organization and its ``student_id``; the
+    statistics are one record per organization.
+    """
+
+    def get(
+        self, organization_id: str, student_id: str
+    ) -> Versioned[RiskState] | None: ...
+
+    def put(
+        self, organization_id: str, record: RiskState, *, expected_version: int
+    ) -> int: ...
+
+    def dismissal_stats(
+        self, organization_id: str
+    ) -> Versioned[DismissalStats] | None: ...
+
+    def put_dismissal_stats(
+        self, organization_id: str, record: DismissalStats, *, expected_version: int
+    ) -> int: ...
+
+
+class BatchJobStore(Protocol):
+    """Port: the progress of batch jobs, one versioned row per job id,
+    written in the same transaction as each chunk of the job's results, so
+    a killed job resumes after its last committed chunk. The rules are those
+    of :class:`ProgressRepository`: a second runner of the same job gets a
+    :class:`ConflictError`, never a chunk written twice.
+    """
+
+    def get(
+        self, organization_id: str, job_id: str
+    ) -> Versioned[BatchJobProgress] | None: ...
+
+    def put(
+        self, organization_id: str, record: BatchJobProgress, *, expected_version: int
+    ) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """Port: one transaction over every repository.
 
@@ -381,6 +587,138 @@ class Store(Protocol):
     def unit_of_work(self) -> UnitOfWork: ...
 
 
+class BatchUnitOfWork(UnitOfWork, Protocol):
+    """Port: a :class:`UnitOfWork` that also reaches what batch jobs need:
+    the roster, the at-risk states and the jobs' progress, in the same
+    transaction as everything else."""
+
+    @property
+    def roster(self) -> Roster: ...
+    @property
+    def risk(self) -> RiskStore: ...
+    @property
+    def jobs(self) -> BatchJobStore: ...
+
+
+class BatchStore(Protocol):
+    """A storage adapter for batch jobs: its units of work reach every port.
+    The in-memory and SQLite adapters are both."""
+
+    def unit_of_work(self) -> BatchUnitOfWork: ...
+
+
+# -- reconciliation: corrections and raw reads (issue 6) ----------------------------
+
+
+@attrs.frozen(kw_only=True)
+class RawRecord:
+    """A stored current record as it is, not validated (D18).
+
+    ``key`` is the row's own id (the step id of a step row, the assignment
+    id of an assignment row), ``version`` its version, ``body`` its stored
+    data: the JSON-ready dict normally, or the stored text when it is not
+    JSON at all. Give ``body`` to the checkers of ``_inconsistency``; never
+    use it as a record.
+
+    >>> RawRecord(key="s1", version=3, body={"step_id": "s1"}).version
+    3
+    """
+
+    key: str = attrs.field(validator=v.identifier)
+    version: int = attrs.field(validator=v.count)
+    body: Any = attrs.field(hash=False)
+
+
+class CorrectionLog(Protocol):
+    """Port: the correction records of repairs (D18), append-only.
+
+    ``append`` of a ``correction_id`` already stored raises
+    :class:`ConflictError` and keeps the original. ``for_student`` returns
+    the student's corrections, ``entries`` every correction of the
+    organization, both in the order they were appended. Nothing is ever
+    updated or deleted (spec: error rule 5).
+    """
+
+    def append(self, organization_id: str, correction: CorrectionRecord) -> None: ...
+
+    def for_student(
+        self, organization_id: str, student_id: str
+    ) -> tuple[CorrectionRecord, ...]: ...
+
+    def entries(self, organization_id: str) -> tuple[CorrectionRecord, ...]: ...
+
+
+class RawProgressReader(Protocol):
+    """Port: stored step and assignment records read raw, without building
+    records, so the audit and the repair see corrupt rows (D4, D18).
+
+    ``student_ids`` lists, in ascending order, the students with a step or
+    assignment record (those after ``after``, at most ``limit``, so an
+    audit pages through them); ``student_count`` counts them.
+    ``assignment_ids`` lists a student's assignments with a record,
+    ``assignment_students`` an assignment's students with a record, both
+    ascending. ``steps`` returns a student's step rows of an assignment by
+    stored step id; ``assignment`` the assignment row or ``None``. Reads see
+    the transaction's own writes.
+    """
+
+    def student_ids(
+        self,
+        organization_id: str,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[str, ...]: ...
+
+    def student_count(self, organization_id: str) -> int: ...
+
+    def assignment_ids(
+        self, organization_id: str, student_id: str
+    ) -> tuple[str, ...]: ...
+
+    def assignment_students(
+        self, organization_id: str, assignment_id: str
+    ) -> tuple[str, ...]: ...
+
+    def steps(
+        self, organization_id: str, student_id: str, assignment_id: str
+    ) -> Mapping[str, RawRecord]: ...
+
+    def assignment(
+        self, organization_id: str, student_id: str, assignment_id: str
+    ) -> RawRecord | None: ...
+
+
+class ReconciliationUnitOfWork(UnitOfWork, Protocol):
+    """Port: a :class:`UnitOfWork` that also reaches the correction log and
+    the raw reads, in the same transaction as everything else (issue 6)."""
+
+    @property
+    def corrections(self) -> CorrectionLog: ...
+    @property
+    def raw(self) -> RawProgressReader: ...
+
+
+class ReconciliationStore(Protocol):
+    """A storage adapter for the reconciliation service and the audit. The
+    in-memory and SQLite adapters are both."""
+
+    def unit_of_work(self) -> ReconciliationUnitOfWork: ...
+
+
+class EditableCatalog(StructureCatalog, Protocol):
+    """Port: a catalog the reconciliation service publishes versions to.
+
+    ``add_assignment`` adds a version; reads then return the highest
+    version; the same version with other content raises
+    :class:`ConflictError`, the same content again is harmless (Q59).
+    """
+
+    def add_assignment(
+        self, organization_id: str, structure: AssignmentStructure
+    ) -> None: ...
+
+
 class EventSink(Protocol):
     """Port: where relayed events go (spec: Event Destinations).
 
@@ -397,5 +735,6 @@ class EventSink(Protocol):
     ) -> None: ...
 
 
-for _cls in (Versioned, CommandRecord, OutboxEntry):
+for _cls in (Versioned, CommandRecord, OutboxEntry, Enrollment, BatchJobProgress):
     attrs.resolve_types(_cls)
+attrs.resolve_types(RawRecord)

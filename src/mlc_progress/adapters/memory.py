@@ -9,18 +9,28 @@ and two threads can never both commit changes based on the same version.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import types
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Self
 
 import attrs
 
 from .._commands import AuditEntry
+from .._enums import ScopeType
 from .._errors import ConflictError, InvalidInputError, NotFoundError, StorageError
 from .._events import Destination, Event
-from .._ports import CommandRecord, OutboxEntry, Versioned
+from .._inconsistency import CorrectionRecord
+from .._ports import (
+    BatchJobProgress,
+    CommandRecord,
+    Enrollment,
+    OutboxEntry,
+    RawRecord,
+    Versioned,
+)
 from .._records import (
     AssignmentProgress,
     ProgressSnapshot,
@@ -28,6 +38,8 @@ from .._records import (
     StepProgress,
     StudentProgressSummary,
 )
+from .._risk import DismissalStats, RiskState
+from .._serialization import unstructure
 from .._structure import AssignmentStructure, Attempt, SequenceStructure
 
 __all__ = [
@@ -49,10 +61,13 @@ class _Tables:
         self.steps: dict[_GroupKey, dict[str, Versioned[StepProgress]]] = {}
         self.versioned: dict[tuple[str, ...], Versioned[Any]] = {}
         self.assignments_by_student: dict[tuple[str, str], set[str]] = {}
+        # The roster's student ids per organization, kept sorted.
+        self.roster: dict[str, list[str]] = {}
         # Append-only logs.
         self.commands: dict[tuple[str, str], CommandRecord] = {}
         self.attempt_ids: set[tuple[str, str]] = set()
         self.attempts: dict[_GroupKey, list[Attempt]] = {}
+        self.attempts_by_student: dict[tuple[str, str], list[Attempt]] = {}
         self.snapshot_ids: set[tuple[str, str]] = set()
         self.snapshots: dict[tuple[str, str], list[ProgressSnapshot]] = {}
         self.audit_ids: set[tuple[str, str]] = set()
@@ -61,6 +76,9 @@ class _Tables:
         self.outbox: dict[str, list[OutboxEntry]] = {}
         self.deliveries: dict[tuple[str, str], datetime] = {}
         self.position = 0
+        # Correction records of repairs (D18), append-only.
+        self.correction_ids: set[tuple[str, str]] = set()
+        self.corrections: dict[str, list[CorrectionRecord]] = {}
 
 
 class InMemoryStore:
@@ -94,6 +112,11 @@ class InMemoryUnitOfWork:
         self.snapshots = _Snapshots(self)
         self.audit = _Audit(self)
         self.outbox = _Outbox(self)
+        self.roster = _Roster(self)
+        self.risk = _Risk(self)
+        self.jobs = _Jobs(self)
+        self.corrections = _Corrections(self)
+        self.raw = _Raw(self)
         self._reset()
 
     def _reset(self) -> None:
@@ -113,6 +136,7 @@ class InMemoryUnitOfWork:
         self._audit: list[tuple[str, AuditEntry]] = []
         self._events: list[tuple[str, Event]] = []
         self._deliveries: dict[tuple[str, str], datetime] = {}
+        self._corrections: list[tuple[str, CorrectionRecord]] = []
         # Ids appended by this transaction, per log, to refuse duplicates.
         self._appended: set[tuple[str, str, str]] = set()
 
@@ -186,6 +210,11 @@ class InMemoryUnitOfWork:
         for org, event in self._events:
             if (org, event.event_id) in t.event_ids:
                 raise ConflictError(f"event_id={event.event_id!r} is in the outbox")
+        for org, correction in self._corrections:
+            if (org, correction.correction_id) in t.correction_ids:
+                raise ConflictError(
+                    f"correction_id={correction.correction_id!r} is stored"
+                )
 
     def _apply(self, t: _Tables) -> None:
         for group, writes in self._step_writes.items():
@@ -198,11 +227,18 @@ class InMemoryUnitOfWork:
             t.versioned[key] = Versioned(record=record, version=version)
             if key[0] == "assignment":
                 t.assignments_by_student.setdefault((key[1], key[2]), set()).add(key[3])
+            elif key[0] == "enrollment":
+                ids = t.roster.setdefault(key[1], [])
+                if not _holds(ids, key[2]):
+                    bisect.insort(ids, key[2])
         t.commands.update(self._commands)
         for org, attempt in self._attempts:
             t.attempt_ids.add((org, attempt.attempt_id))
             group = (org, attempt.student_id, attempt.assignment_id)
             t.attempts.setdefault(group, []).append(attempt)
+            t.attempts_by_student.setdefault((org, attempt.student_id), []).append(
+                attempt
+            )
         for org, snapshot in self._snapshots:
             t.snapshot_ids.add((org, snapshot.snapshot_id))
             t.snapshots.setdefault((org, snapshot.student_id), []).append(snapshot)
@@ -215,6 +251,9 @@ class InMemoryUnitOfWork:
             t.outbox.setdefault(org, []).append(
                 OutboxEntry(position=t.position, event=event)
             )
+        for org, correction in self._corrections:
+            t.correction_ids.add((org, correction.correction_id))
+            t.corrections.setdefault(org, []).append(correction)
         for key, when in self._deliveries.items():
             if key in t.event_ids:
                 t.deliveries.setdefault(key, when)
@@ -426,6 +465,46 @@ class _Attempts:
         ]
         return (*committed, *mine)
 
+    def _of_student(self, organization_id: str, student_id: str) -> list[Attempt]:
+        uow = self._uow
+        uow.check()
+        with uow._store._lock:
+            found = list(
+                uow._store._tables.attempts_by_student.get(
+                    (organization_id, student_id), ()
+                )
+            )
+        found.extend(
+            a
+            for o, a in uow._attempts
+            if o == organization_id and a.student_id == student_id
+        )
+        return found
+
+    def for_student(
+        self,
+        organization_id: str,
+        student_id: str,
+        *,
+        after: datetime,
+        until: datetime,
+    ) -> tuple[Attempt, ...]:
+        return tuple(
+            a
+            for a in self._of_student(organization_id, student_id)
+            if after < a.attempted_at <= until
+        )
+
+    def activity_days(
+        self, organization_id: str, student_id: str, *, until: datetime
+    ) -> tuple[date, ...]:
+        days = {
+            a.attempted_at.date()
+            for a in self._of_student(organization_id, student_id)
+            if a.attempted_at <= until
+        }
+        return tuple(sorted(days))
+
 
 class _Snapshots:
     def __init__(self, uow: InMemoryUnitOfWork) -> None:
@@ -443,7 +522,11 @@ class _Snapshots:
         uow._snapshots.append((organization_id, snapshot))
 
     def for_student(
-        self, organization_id: str, student_id: str
+        self,
+        organization_id: str,
+        student_id: str,
+        *,
+        scope_type: ScopeType | None = None,
     ) -> tuple[ProgressSnapshot, ...]:
         uow = self._uow
         uow.check()
@@ -456,7 +539,10 @@ class _Snapshots:
             for o, s in uow._snapshots
             if o == organization_id and s.student_id == student_id
         ]
-        return (*committed, *mine)
+        found = (*committed, *mine)
+        if scope_type is None:
+            return found
+        return tuple(s for s in found if s.scope_type is scope_type)
 
 
 class _Audit:
@@ -550,6 +636,211 @@ class _Outbox:
         entries, _ = self._all(organization_id)
         found = [e for e in entries if e.position > after]
         return tuple(found if limit is None else found[: max(limit, 0)])
+
+
+class _Roster:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(
+        self, organization_id: str, student_id: str
+    ) -> Versioned[Enrollment] | None:
+        return self._uow._versioned(("enrollment", organization_id, student_id))
+
+    def put(
+        self, organization_id: str, record: Enrollment, *, expected_version: int
+    ) -> int:
+        key = ("enrollment", organization_id, record.student_id)
+        return self._uow._put(key, record, expected_version)
+
+    def _ids(
+        self, organization_id: str, after: str | None, limit: int | None
+    ) -> tuple[list[str], list[str]]:
+        """Up to ``limit`` committed ids after ``after``, and the ids this
+        transaction enrolls that are not committed yet."""
+        uow = self._uow
+        uow.check()
+        writes = [
+            key[2]
+            for key in uow._writes
+            if key[0] == "enrollment"
+            and key[1] == organization_id
+            and (after is None or key[2] > after)
+        ]
+        with uow._store._lock:
+            committed = uow._store._tables.roster.get(organization_id, [])
+            start = 0 if after is None else bisect.bisect_right(committed, after)
+            stop = len(committed) if limit is None else start + max(limit, 0)
+            found = committed[start:stop]
+            mine = sorted(sid for sid in writes if not _holds(committed, sid))
+        return found, mine
+
+    def student_ids(
+        self,
+        organization_id: str,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[str, ...]:
+        found, mine = self._ids(organization_id, after, limit)
+        merged = sorted((*found, *mine)) if mine else found
+        return tuple(merged if limit is None else merged[: max(limit, 0)])
+
+    def count(self, organization_id: str) -> int:
+        _, mine = self._ids(organization_id, None, 0)
+        uow = self._uow
+        with uow._store._lock:
+            committed = len(uow._store._tables.roster.get(organization_id, ()))
+        return committed + len(mine)
+
+
+def _holds(ordered: list[str], item: str) -> bool:
+    at = bisect.bisect_left(ordered, item)
+    return at < len(ordered) and ordered[at] == item
+
+
+class _Risk:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(self, organization_id: str, student_id: str) -> Versioned[RiskState] | None:
+        return self._uow._versioned(("risk", organization_id, student_id))
+
+    def put(
+        self, organization_id: str, record: RiskState, *, expected_version: int
+    ) -> int:
+        key = ("risk", organization_id, record.student_id)
+        return self._uow._put(key, record, expected_version)
+
+    def dismissal_stats(self, organization_id: str) -> Versioned[DismissalStats] | None:
+        return self._uow._versioned(("dismissal_stats", organization_id))
+
+    def put_dismissal_stats(
+        self, organization_id: str, record: DismissalStats, *, expected_version: int
+    ) -> int:
+        key = ("dismissal_stats", organization_id)
+        return self._uow._put(key, record, expected_version)
+
+
+class _Jobs:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(
+        self, organization_id: str, job_id: str
+    ) -> Versioned[BatchJobProgress] | None:
+        return self._uow._versioned(("batch_job", organization_id, job_id))
+
+    def put(
+        self, organization_id: str, record: BatchJobProgress, *, expected_version: int
+    ) -> int:
+        key = ("batch_job", organization_id, record.job_id)
+        return self._uow._put(key, record, expected_version)
+
+
+class _Corrections:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def append(self, organization_id: str, correction: CorrectionRecord) -> None:
+        uow = self._uow
+        uow.check()
+        key = (organization_id, correction.correction_id)
+        with uow._store._lock:
+            taken = key in uow._store._tables.correction_ids
+        if taken or ("correction", *key) in uow._appended:
+            raise ConflictError(f"correction_id={correction.correction_id!r} is stored")
+        uow._appended.add(("correction", *key))
+        uow._corrections.append((organization_id, correction))
+
+    def entries(self, organization_id: str) -> tuple[CorrectionRecord, ...]:
+        uow = self._uow
+        uow.check()
+        with uow._store._lock:
+            committed = list(uow._store._tables.corrections.get(organization_id, ()))
+        mine = [c for o, c in uow._corrections if o == organization_id]
+        return (*committed, *mine)
+
+    def for_student(
+        self, organization_id: str, student_id: str
+    ) -> tuple[CorrectionRecord, ...]:
+        return tuple(
+            c for c in self.entries(organization_id) if c.student_id == student_id
+        )
+
+
+class _Raw:
+    """Raw reads: records kept in memory are valid, so these are their
+    JSON-ready forms; reads are tracked like the typed ones."""
+
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def _groups(self, organization_id: str) -> set[tuple[str, str]]:
+        """Every (student, assignment) with a step or assignment record."""
+        uow = self._uow
+        uow.check()
+        with uow._store._lock:
+            t = uow._store._tables
+            found = {(g[1], g[2]) for g in t.steps if g[0] == organization_id}
+            found.update(
+                (k[2], k[3])
+                for k in t.versioned
+                if k[0] == "assignment" and k[1] == organization_id
+            )
+        found.update((g[1], g[2]) for g in uow._step_writes if g[0] == organization_id)
+        found.update(
+            (k[2], k[3])
+            for k in uow._writes
+            if k[0] == "assignment" and k[1] == organization_id
+        )
+        return found
+
+    def student_ids(
+        self,
+        organization_id: str,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[str, ...]:
+        ids = sorted(
+            {s for s, _ in self._groups(organization_id) if after is None or s > after}
+        )
+        return tuple(ids if limit is None else ids[: max(limit, 0)])
+
+    def student_count(self, organization_id: str) -> int:
+        return len({s for s, _ in self._groups(organization_id)})
+
+    def assignment_ids(self, organization_id: str, student_id: str) -> tuple[str, ...]:
+        groups = self._groups(organization_id)
+        return tuple(sorted({a for s, a in groups if s == student_id}))
+
+    def assignment_students(
+        self, organization_id: str, assignment_id: str
+    ) -> tuple[str, ...]:
+        groups = self._groups(organization_id)
+        return tuple(sorted({s for s, a in groups if a == assignment_id}))
+
+    def steps(
+        self, organization_id: str, student_id: str, assignment_id: str
+    ) -> Mapping[str, RawRecord]:
+        found = self._uow.progress.steps(organization_id, student_id, assignment_id)
+        return {
+            k: RawRecord(key=k, version=r.version, body=unstructure(r.record))
+            for k, r in found.items()
+        }
+
+    def assignment(
+        self, organization_id: str, student_id: str, assignment_id: str
+    ) -> RawRecord | None:
+        found = self._uow.progress.assignment(
+            organization_id, student_id, assignment_id
+        )
+        if found is None:
+            return None
+        return RawRecord(
+            key=assignment_id, version=found.version, body=unstructure(found.record)
+        )
 
 
 class InMemoryCatalog:

@@ -25,14 +25,25 @@ import sqlite3
 import threading
 import types
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, NoReturn, Self, TypeVar
 
 from .._commands import AuditEntry
+from .._corruption import CorruptRecordError
+from .._enums import ScopeType
 from .._errors import ConflictError, InvalidInputError, NotFoundError, StorageError
 from .._events import Event
-from .._ports import COMMAND_TYPES, CommandRecord, OutboxEntry, Versioned
+from .._inconsistency import CorrectionRecord
+from .._ports import (
+    LOGGED_COMMAND_TYPES,
+    BatchJobProgress,
+    CommandRecord,
+    Enrollment,
+    OutboxEntry,
+    RawRecord,
+    Versioned,
+)
 from .._records import (
     AssignmentProgress,
     ProgressSnapshot,
@@ -40,8 +51,10 @@ from .._records import (
     StepProgress,
     StudentProgressSummary,
 )
+from .._risk import DismissalStats, RiskState
 from .._serialization import event_from_dict, event_to_dict, structure, unstructure
 from .._structure import AssignmentStructure, Attempt, SequenceStructure
+from .._validate import to_utc
 
 __all__ = [
     "APPEND_ONLY_TABLES",
@@ -151,9 +164,52 @@ _SCHEMA_1 = (
     *(sql for table in APPEND_ONLY_TABLES for sql in _append_only(table)),
 )
 
+# The batch runner's tables: current records, versioned like the others.
+_SCHEMA_2 = (
+    """CREATE TABLE enrollments (
+        organization_id TEXT NOT NULL, student_id TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version > 0), body TEXT NOT NULL,
+        PRIMARY KEY (organization_id, student_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE risk_states (
+        organization_id TEXT NOT NULL, student_id TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version > 0), body TEXT NOT NULL,
+        PRIMARY KEY (organization_id, student_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE dismissal_stats (
+        organization_id TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version > 0), body TEXT NOT NULL,
+        PRIMARY KEY (organization_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE batch_jobs (
+        organization_id TEXT NOT NULL, job_id TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version > 0), body TEXT NOT NULL,
+        PRIMARY KEY (organization_id, job_id)
+    ) WITHOUT ROWID""",
+    # A student's recent attempts and activity days, for batch summaries.
+    """CREATE INDEX attempt_log_by_student_time
+        ON attempt_log (organization_id, student_id, attempted_at)""",
+)
+
+# The reconciliation service's correction records (D18): append-only, with
+# the same abort triggers as the tables of migration 1; the rowid keeps the
+# order of appends.
+_SCHEMA_CORRECTIONS = (
+    """CREATE TABLE corrections (
+        organization_id TEXT NOT NULL, correction_id TEXT NOT NULL,
+        student_id TEXT NOT NULL, assignment_id TEXT NOT NULL, step_id TEXT,
+        repair_id TEXT NOT NULL, corrected_at TEXT NOT NULL, body TEXT NOT NULL,
+        PRIMARY KEY (organization_id, correction_id)
+    )""",
+    "CREATE INDEX corrections_by_student ON corrections (organization_id, student_id)",
+    *_append_only("corrections"),
+)
+
 #: The schema, as numbered migrations; a database records those it applied.
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "progress records, logs, outbox and catalog", _SCHEMA_1),
+    (2, "roster, at-risk states, dismissal statistics and batch jobs", _SCHEMA_2),
+    (3, "correction records of repairs", _SCHEMA_CORRECTIONS),
 )
 
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
@@ -187,6 +243,27 @@ def _loads(what: str, body: str) -> Any:
         raise InvalidInputError(what, body[:80], f"stored JSON ({exc})") from None
 
 
+# The fields of a current record that repeat its row's key (after the
+# organization), by table.
+_KEY_FIELDS = {
+    "step_progress": ("student_id", "assignment_id", "step_id"),
+    "assignment_progress": ("student_id", "assignment_id"),
+    "sequence_progress": ("student_id", "sequence_id"),
+    "student_summaries": ("student_id",),
+}
+
+
+def _check_key(key: tuple[str, ...], record: Any) -> None:
+    """A record stored under another key is corrupt: it would be used as the
+    record of a student, assignment or step it does not describe (D18)."""
+    for field, expected in zip(_KEY_FIELDS.get(key[0], ()), key[2:], strict=False):
+        value = getattr(record, field, expected)
+        if value != expected:
+            raise InvalidInputError(
+                field, value, f"D18: the record stored under {field} {expected!r}"
+            )
+
+
 def _encode(record: Any) -> str:
     return json.dumps(unstructure(record), separators=(",", ":"), ensure_ascii=False)
 
@@ -205,8 +282,8 @@ class SQLiteStore:
     >>> import tempfile, pathlib
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     with SQLiteStore(pathlib.Path(folder) / "progress.db") as store:
-    ...         store.schema_version()
-    1
+    ...         store.schema_version() == MIGRATIONS[-1][0]
+    True
     """
 
     def __init__(
@@ -390,7 +467,12 @@ class SQLiteStore:
         if hit is not None and hit[0] == body:
             found: T = hit[1]
             return found
-        record = structure(_loads(cls.__name__, body), cls)
+        try:
+            record = structure(_loads(cls.__name__, body), cls)
+            _check_key(key, record)
+        except InvalidInputError as error:
+            # D18: a corrupt row is named, never used; the audit reads it raw.
+            raise CorruptRecordError(key[0], key[1:], error) from error
         self._keep(key, body, record)
         return record
 
@@ -455,6 +537,11 @@ class SQLiteUnitOfWork:
         self.snapshots = _Snapshots(self)
         self.audit = _Audit(self)
         self.outbox = _Outbox(self)
+        self.roster = _Roster(self)
+        self.risk = _Risk(self)
+        self.jobs = _Jobs(self)
+        self.corrections = _Corrections(self)
+        self.raw = _Raw(self)
 
     def __enter__(self) -> Self:
         if self._conn is not None:
@@ -517,6 +604,21 @@ class SQLiteUnitOfWork:
 
     def _decode(self, cls: type[T], body: str) -> T:
         return self._store._decode(cls, body)
+
+    def _get(
+        self, table: str, keys: Mapping[str, str], cls: type[T], what: str
+    ) -> Versioned[T] | None:
+        """The current record of ``table`` under ``keys``, or ``None``."""
+        where = " AND ".join(f"{k} = ?" for k in keys)
+        row = self._run(
+            f"SELECT version, body FROM {table} WHERE {where}",
+            tuple(keys.values()),
+            what,
+        ).fetchone()
+        if row is None:
+            return None
+        record = self._store._decode_record((table, *keys.values()), cls, row[1])
+        return Versioned(record=record, version=row[0])
 
     def _put(
         self,
@@ -743,7 +845,7 @@ class _Commands:
         if row is None:
             return None
         kind, body, recorded_at = row
-        cls = COMMAND_TYPES.get(kind)
+        cls = LOGGED_COMMAND_TYPES.get(kind)
         if cls is None:
             raise StorageError(f"command_log: unknown command kind {kind!r}")
         return CommandRecord(
@@ -808,6 +910,51 @@ class _Attempts:
         ).fetchall()
         return tuple(uow._decode(Attempt, body) for (body,) in rows)
 
+    def for_student(
+        self,
+        organization_id: str,
+        student_id: str,
+        *,
+        after: datetime,
+        until: datetime,
+    ) -> tuple[Attempt, ...]:
+        uow = self._uow
+        # ISO-8601 UTC text sorts as time does; the bounds are widened by a
+        # second and the exact test is made on the decoded attempts.
+        rows = uow._run(
+            "SELECT body FROM attempt_log WHERE organization_id = ?"
+            " AND student_id = ? AND attempted_at > ? AND attempted_at <= ?"
+            " ORDER BY rowid",
+            (
+                organization_id,
+                student_id,
+                _bound(after - _SECOND),
+                _bound(until + _SECOND),
+            ),
+            "reading the attempt log",
+        ).fetchall()
+        found = (uow._decode(Attempt, body) for (body,) in rows)
+        return tuple(a for a in found if after < a.attempted_at <= until)
+
+    def activity_days(
+        self, organization_id: str, student_id: str, *, until: datetime
+    ) -> tuple[date, ...]:
+        rows = self._uow._run(
+            "SELECT DISTINCT substr(attempted_at, 1, 10) FROM attempt_log"
+            " WHERE organization_id = ? AND student_id = ? AND attempted_at <= ?",
+            (organization_id, student_id, _bound(until)),
+            "reading the attempt log",
+        ).fetchall()
+        return tuple(sorted(date.fromisoformat(day) for (day,) in rows))
+
+
+_SECOND = timedelta(seconds=1)
+
+
+def _bound(moment: datetime) -> str:
+    """``moment`` as the attempt log stores times (ISO-8601, UTC)."""
+    return to_utc(moment).isoformat()
+
 
 class _Snapshots:
     def __init__(self, uow: SQLiteUnitOfWork) -> None:
@@ -834,15 +981,27 @@ class _Snapshots:
             ) from None
 
     def for_student(
-        self, organization_id: str, student_id: str
+        self,
+        organization_id: str,
+        student_id: str,
+        *,
+        scope_type: ScopeType | None = None,
     ) -> tuple[ProgressSnapshot, ...]:
         uow = self._uow
-        rows = uow._run(
-            "SELECT body FROM snapshots WHERE organization_id = ?"
-            " AND student_id = ? ORDER BY rowid",
-            (organization_id, student_id),
-            "reading snapshots",
-        ).fetchall()
+        if scope_type is None:
+            rows = uow._run(
+                "SELECT body FROM snapshots WHERE organization_id = ?"
+                " AND student_id = ? ORDER BY rowid",
+                (organization_id, student_id),
+                "reading snapshots",
+            ).fetchall()
+        else:
+            rows = uow._run(
+                "SELECT body FROM snapshots WHERE organization_id = ?"
+                " AND student_id = ? AND scope_type = ? ORDER BY rowid",
+                (organization_id, student_id, scope_type.value),
+                "reading snapshots",
+            ).fetchall()
         return tuple(uow._decode(ProgressSnapshot, body) for (body,) in rows)
 
 
@@ -962,6 +1121,277 @@ class _Outbox:
             "reading the outbox",
         ).fetchall()
         return self._entries(rows)
+
+
+class _Roster:
+    def __init__(self, uow: SQLiteUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(
+        self, organization_id: str, student_id: str
+    ) -> Versioned[Enrollment] | None:
+        return self._uow._get(
+            "enrollments",
+            {"organization_id": organization_id, "student_id": student_id},
+            Enrollment,
+            "reading an enrollment",
+        )
+
+    def put(
+        self, organization_id: str, record: Enrollment, *, expected_version: int
+    ) -> int:
+        return self._uow._put(
+            "enrollments",
+            {"organization_id": organization_id, "student_id": record.student_id},
+            record,
+            expected_version,
+            f"enrolling {record.student_id!r}",
+        )
+
+    def student_ids(
+        self,
+        organization_id: str,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[str, ...]:
+        rows = self._uow._run(
+            "SELECT student_id FROM enrollments WHERE organization_id = ?"
+            " AND student_id > ? ORDER BY student_id LIMIT ?",
+            (
+                organization_id,
+                "" if after is None else after,
+                -1 if limit is None else max(limit, 0),
+            ),
+            "reading the roster",
+        ).fetchall()
+        return tuple(sid for (sid,) in rows)
+
+    def count(self, organization_id: str) -> int:
+        row = self._uow._run(
+            "SELECT count(*) FROM enrollments WHERE organization_id = ?",
+            (organization_id,),
+            "counting the roster",
+        ).fetchone()
+        return int(row[0])
+
+
+class _Risk:
+    def __init__(self, uow: SQLiteUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(self, organization_id: str, student_id: str) -> Versioned[RiskState] | None:
+        return self._uow._get(
+            "risk_states",
+            {"organization_id": organization_id, "student_id": student_id},
+            RiskState,
+            "reading an at-risk state",
+        )
+
+    def put(
+        self, organization_id: str, record: RiskState, *, expected_version: int
+    ) -> int:
+        return self._uow._put(
+            "risk_states",
+            {"organization_id": organization_id, "student_id": record.student_id},
+            record,
+            expected_version,
+            f"writing the at-risk state of {record.student_id!r}",
+        )
+
+    def dismissal_stats(self, organization_id: str) -> Versioned[DismissalStats] | None:
+        return self._uow._get(
+            "dismissal_stats",
+            {"organization_id": organization_id},
+            DismissalStats,
+            "reading dismissal statistics",
+        )
+
+    def put_dismissal_stats(
+        self, organization_id: str, record: DismissalStats, *, expected_version: int
+    ) -> int:
+        return self._uow._put(
+            "dismissal_stats",
+            {"organization_id": organization_id},
+            record,
+            expected_version,
+            "writing dismissal statistics",
+        )
+
+
+class _Jobs:
+    def __init__(self, uow: SQLiteUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(
+        self, organization_id: str, job_id: str
+    ) -> Versioned[BatchJobProgress] | None:
+        return self._uow._get(
+            "batch_jobs",
+            {"organization_id": organization_id, "job_id": job_id},
+            BatchJobProgress,
+            "reading a batch job",
+        )
+
+    def put(
+        self, organization_id: str, record: BatchJobProgress, *, expected_version: int
+    ) -> int:
+        return self._uow._put(
+            "batch_jobs",
+            {"organization_id": organization_id, "job_id": record.job_id},
+            record,
+            expected_version,
+            f"writing batch job {record.job_id!r}",
+        )
+
+
+class _Corrections:
+    def __init__(self, uow: SQLiteUnitOfWork) -> None:
+        self._uow = uow
+
+    def append(self, organization_id: str, correction: CorrectionRecord) -> None:
+        try:
+            self._uow._run(
+                "INSERT INTO corrections VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    organization_id,
+                    correction.correction_id,
+                    correction.student_id,
+                    correction.assignment_id,
+                    correction.step_id,
+                    correction.repair_id,
+                    correction.corrected_at.isoformat(),
+                    _encode(correction),
+                ),
+                "appending a correction record",
+            )
+        except ConflictError:
+            raise ConflictError(
+                f"correction_id={correction.correction_id!r} is already stored"
+            ) from None
+
+    def for_student(
+        self, organization_id: str, student_id: str
+    ) -> tuple[CorrectionRecord, ...]:
+        uow = self._uow
+        rows = uow._run(
+            "SELECT body FROM corrections WHERE organization_id = ?"
+            " AND student_id = ? ORDER BY rowid",
+            (organization_id, student_id),
+            "reading correction records",
+        ).fetchall()
+        return tuple(uow._decode(CorrectionRecord, body) for (body,) in rows)
+
+    def entries(self, organization_id: str) -> tuple[CorrectionRecord, ...]:
+        uow = self._uow
+        rows = uow._run(
+            "SELECT body FROM corrections WHERE organization_id = ? ORDER BY rowid",
+            (organization_id,),
+            "reading correction records",
+        ).fetchall()
+        return tuple(uow._decode(CorrectionRecord, body) for (body,) in rows)
+
+
+def _raw_body(body: str) -> Any:
+    """A stored body as JSON-ready data, or the text itself when it is not
+    JSON (the checkers report it as not an object)."""
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, RecursionError):
+        return body
+
+
+# Students and assignments with a step or an assignment record.
+_GROUPS = (
+    "SELECT {col} FROM step_progress WHERE {where}"
+    " UNION SELECT {col} FROM assignment_progress WHERE {where}"
+)
+
+
+class _Raw:
+    def __init__(self, uow: SQLiteUnitOfWork) -> None:
+        self._uow = uow
+
+    def student_ids(
+        self,
+        organization_id: str,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[str, ...]:
+        where = "organization_id = ? AND student_id > ?"
+        bound = "" if after is None else after
+        rows = self._uow._run(
+            _GROUPS.format(col="student_id", where=where) + " ORDER BY 1 LIMIT ?",
+            (
+                organization_id,
+                bound,
+                organization_id,
+                bound,
+                -1 if limit is None else max(limit, 0),
+            ),
+            "listing students with progress",
+        ).fetchall()
+        return tuple(sid for (sid,) in rows)
+
+    def student_count(self, organization_id: str) -> int:
+        where = "organization_id = ?"
+        row = self._uow._run(
+            "SELECT count(*) FROM ("
+            + _GROUPS.format(col="student_id", where=where)
+            + ")",
+            (organization_id, organization_id),
+            "counting students with progress",
+        ).fetchone()
+        return int(row[0])
+
+    def assignment_ids(self, organization_id: str, student_id: str) -> tuple[str, ...]:
+        where = "organization_id = ? AND student_id = ?"
+        rows = self._uow._run(
+            _GROUPS.format(col="assignment_id", where=where) + " ORDER BY 1",
+            (organization_id, student_id, organization_id, student_id),
+            "listing a student's assignments",
+        ).fetchall()
+        return tuple(aid for (aid,) in rows)
+
+    def assignment_students(
+        self, organization_id: str, assignment_id: str
+    ) -> tuple[str, ...]:
+        where = "organization_id = ? AND assignment_id = ?"
+        rows = self._uow._run(
+            _GROUPS.format(col="student_id", where=where) + " ORDER BY 1",
+            (organization_id, assignment_id, organization_id, assignment_id),
+            "listing an assignment's students",
+        ).fetchall()
+        return tuple(sid for (sid,) in rows)
+
+    def steps(
+        self, organization_id: str, student_id: str, assignment_id: str
+    ) -> Mapping[str, RawRecord]:
+        rows = self._uow._run(
+            "SELECT step_id, version, body FROM step_progress WHERE"
+            " organization_id = ? AND student_id = ? AND assignment_id = ?"
+            " ORDER BY step_id",
+            (organization_id, student_id, assignment_id),
+            "reading raw step progress",
+        ).fetchall()
+        return {
+            step_id: RawRecord(key=step_id, version=version, body=_raw_body(body))
+            for step_id, version, body in rows
+        }
+
+    def assignment(
+        self, organization_id: str, student_id: str, assignment_id: str
+    ) -> RawRecord | None:
+        row = self._uow._run(
+            "SELECT version, body FROM assignment_progress WHERE"
+            " organization_id = ? AND student_id = ? AND assignment_id = ?",
+            (organization_id, student_id, assignment_id),
+            "reading raw assignment progress",
+        ).fetchone()
+        if row is None:
+            return None
+        return RawRecord(key=assignment_id, version=row[0], body=_raw_body(row[1]))
 
 
 class SQLiteCatalog:

@@ -10,9 +10,12 @@ make your adapter; pytest then runs every guarantee of the ports against it::
             return MyStore(dsn=...)
 
 :class:`RepositoryContract` checks a :class:`~mlc_progress._ports.Store`
-(its unit of work and every repository); :class:`CatalogContract` checks a
+(its unit of work and every repository); :class:`BatchStoreContract` checks
+the ports batch jobs add (:class:`~mlc_progress._ports.BatchStore`: roster,
+at-risk states, job progress, a student's recent attempts);
+:class:`CatalogContract` checks a
 :class:`~mlc_progress._ports.StructureCatalog`. The in-memory and SQLite
-adapters of :mod:`mlc_progress.adapters` pass both. The base classes are not
+adapters of :mod:`mlc_progress.adapters` pass all three. The base classes are not
 named ``Test...``, so pytest collects only your subclasses. Needs the
 ``testing`` extra (pytest).
 """
@@ -52,7 +55,19 @@ from .._events import (
     StepProgressUpdated,
     StudentAtRiskDetected,
 )
-from .._ports import CommandRecord, Store, StructureCatalog, UnitOfWork
+from .._inconsistency import CorrectionRecord, Violation
+from .._ports import (
+    BatchJobProgress,
+    BatchStore,
+    BatchUnitOfWork,
+    CommandRecord,
+    Enrollment,
+    RawRecord,
+    ReconciliationStore,
+    Store,
+    StructureCatalog,
+    UnitOfWork,
+)
 from .._records import (
     AssignmentProgress,
     ProgressSnapshot,
@@ -60,6 +75,7 @@ from .._records import (
     StepProgress,
     StudentProgressSummary,
 )
+from .._risk import DismissalStats, RiskRule, RiskState, RuleCounts, dismiss_risk
 from .._structure import (
     AssignmentStructure,
     Attempt,
@@ -67,7 +83,12 @@ from .._structure import (
     StepDefinition,
 )
 
-__all__ = ["CatalogContract", "RepositoryContract"]
+__all__ = [
+    "BatchStoreContract",
+    "CatalogContract",
+    "ReconciliationStoreContract",
+    "RepositoryContract",
+]
 
 ORG = "org-a"
 OTHER_ORG = "org-b"
@@ -828,6 +849,338 @@ class RepositoryContract:
             assert uow.outbox.entries(org) == ()
 
 
+# -- batch ports ------------------------------------------------------------------
+
+
+def _risk_state(student_id: str = "u1", *, dismissed: bool = False) -> RiskState:
+    state = RiskState(
+        student_id=student_id,
+        at_risk=True,
+        rules=(RiskRule.ENGAGEMENT,),
+        factors=("inactive_9_days",),
+        assessed_at=T0,
+    )
+    if dismissed:
+        state, _ = dismiss_risk(
+            state,
+            dismissal_id="d1",
+            actor_id="teacher-1",
+            reason="on_a_school_trip",
+            dismissed_at=T0 + timedelta(hours=1),
+        )
+    return state
+
+
+def _job(**changes: Any) -> BatchJobProgress:
+    fields: dict[str, Any] = {"job_id": "j1", "as_of": T0, "policy_fingerprint": "p1"}
+    fields.update(changes)
+    return BatchJobProgress(**fields)
+
+
+_BatchReader = Callable[[BatchUnitOfWork, str], Any]
+_BatchWriter = Callable[[BatchUnitOfWork, str, Any, int], int]
+_BATCH_VERSIONED: dict[str, tuple[_BatchReader, _BatchWriter, Any, Any]] = {
+    "enrollment": (
+        lambda uow, org: uow.roster.get(org, "u1"),
+        lambda uow, org, r, v: uow.roster.put(org, r, expected_version=v),
+        Enrollment(student_id="u1", class_ids=("c1",), assignment_ids=("a1",)),
+        Enrollment(student_id="u1", class_ids=("c1", "c2"), assignment_ids=("a1",)),
+    ),
+    "risk_state": (
+        lambda uow, org: uow.risk.get(org, "u1"),
+        lambda uow, org, r, v: uow.risk.put(org, r, expected_version=v),
+        _risk_state(),
+        _risk_state(dismissed=True),
+    ),
+    "dismissal_stats": (
+        lambda uow, org: uow.risk.dismissal_stats(org),
+        lambda uow, org, r, v: uow.risk.put_dismissal_stats(org, r, expected_version=v),
+        DismissalStats(),
+        DismissalStats(
+            raised=RuleCounts(engagement=2), dismissed=RuleCounts(engagement=1)
+        ),
+    ),
+    "batch_job": (
+        lambda uow, org: uow.jobs.get(org, "j1"),
+        lambda uow, org, r, v: uow.jobs.put(org, r, expected_version=v),
+        _job(),
+        _job(last_student_id="u1", students_done=1, chunks_written=1),
+    ),
+}
+
+
+def _timed_attempt(
+    attempt_id: str,
+    when: datetime,
+    *,
+    student_id: str = "u1",
+    assignment_id: str = "a1",
+) -> Attempt:
+    return Attempt(
+        attempt_id=attempt_id,
+        student_id=student_id,
+        assignment_id=assignment_id,
+        step_id="s1",
+        score=60.0,
+        attempted_at=when,
+        duration_ms=1000,
+        session_id="x1",
+    )
+
+
+def _student_snapshot(snapshot_id: str) -> ProgressSnapshot:
+    return ProgressSnapshot(
+        snapshot_id=snapshot_id,
+        snapshot_date=T0,
+        student_id="u1",
+        scope_type=ScopeType.STUDENT,
+        scope_id="u1",
+        state_snapshot={"summary": {"streak_days": 0}},
+        metrics_snapshot={
+            "completion_percentage": 0.0,
+            "mastery_score": 0.0,
+            "time_on_task_ms": 0,
+        },
+        trigger=SnapshotTrigger.SCHEDULED,
+        notes="daily",
+    )
+
+
+class BatchStoreContract:
+    """The guarantees of the ports batch jobs add to a store
+    (:class:`~mlc_progress._ports.BatchStore`): the roster, at-risk states
+    and dismissal statistics, job progress, and a student's recent attempts,
+    activity days and snapshots by scope.
+
+    Implement :meth:`make_store` (and :meth:`reopen` when the store
+    persists), as for :class:`RepositoryContract`.
+    """
+
+    def make_store(self, tmp_path: Path) -> BatchStore:
+        """A new, empty store."""
+        raise NotImplementedError("subclasses say how to make their store")
+
+    def reopen(self, store: BatchStore) -> BatchStore:
+        """A store over the same data as ``store`` (default: ``store``)."""
+        return store
+
+    def close(self, store: BatchStore) -> None:
+        """Release ``store`` at the end of a test (default: its ``close()``)."""
+        closer = getattr(store, "close", None)
+        if callable(closer):
+            closer()
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[BatchStore]:
+        self._opened: list[BatchStore] = [self.make_store(tmp_path)]
+        try:
+            yield self._opened[0]
+        finally:
+            for each in reversed(self._opened):
+                self.close(each)
+
+    # -- versioned records ----------------------------------------------------------
+
+    @pytest.mark.parametrize("kind", sorted(_BATCH_VERSIONED))
+    def test_a_batch_record_reads_back_at_version_one(
+        self, store: BatchStore, kind: str
+    ) -> None:
+        """An enrollment, risk state, dismissal statistics or job row written
+        at version 0 reads back equal, at version 1, also after reopening."""
+        read, put, record, _ = _BATCH_VERSIONED[kind]
+        with store.unit_of_work() as uow:
+            assert read(uow, ORG) is None
+            assert put(uow, ORG, record, 0) == 1
+            uow.commit()
+        reopened = self.reopen(store)
+        if reopened is not store:
+            self._opened.append(reopened)
+        with reopened.unit_of_work() as uow:
+            found = read(uow, ORG)
+            assert read(uow, OTHER_ORG) is None
+        assert (found.record, found.version) == (record, 1)
+
+    @pytest.mark.parametrize("kind", sorted(_BATCH_VERSIONED))
+    @pytest.mark.parametrize("stale", [0, 2])
+    def test_a_stale_batch_write_conflicts_and_writes_nothing(
+        self, store: BatchStore, kind: str, stale: int
+    ) -> None:
+        """A write at the current version goes to version + 1; one naming
+        another version raises ConflictError and changes nothing."""
+        read, put, record, changed = _BATCH_VERSIONED[kind]
+        with store.unit_of_work() as uow:
+            put(uow, ORG, record, 0)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            with pytest.raises(ConflictError):
+                put(uow, ORG, changed, stale)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            found = read(uow, ORG)
+            assert (found.record, found.version) == (record, 1)
+            assert put(uow, ORG, changed, 1) == 2
+            uow.commit()
+        with store.unit_of_work() as uow:
+            found = read(uow, ORG)
+        assert (found.record, found.version) == (changed, 2)
+
+    @pytest.mark.parametrize("kind", sorted(_BATCH_VERSIONED))
+    def test_a_batch_write_without_commit_is_not_stored(
+        self, store: BatchStore, kind: str
+    ) -> None:
+        """A batch record written in a unit of work left without commit is
+        read back inside it, and gone after it."""
+        read, put, record, _ = _BATCH_VERSIONED[kind]
+        with store.unit_of_work() as uow:
+            put(uow, ORG, record, 0)
+            assert read(uow, ORG).record == record
+        with store.unit_of_work() as uow:
+            assert read(uow, ORG) is None
+
+    def test_batch_repositories_refuse_work_outside_a_transaction(
+        self, store: BatchStore
+    ) -> None:
+        """Using a batch repository outside ``with`` raises StorageError."""
+        uow = store.unit_of_work()
+        calls: list[Callable[[], object]] = [
+            lambda: uow.roster.student_ids(ORG),
+            lambda: uow.roster.count(ORG),
+            lambda: uow.risk.get(ORG, "u1"),
+            lambda: uow.risk.dismissal_stats(ORG),
+            lambda: uow.jobs.get(ORG, "j1"),
+            lambda: uow.attempts.for_student(ORG, "u1", after=T0, until=T0),
+            lambda: uow.attempts.activity_days(ORG, "u1", until=T0),
+        ]
+        for call in calls:
+            with pytest.raises(StorageError):
+                call()
+
+    # -- the roster -------------------------------------------------------------------
+
+    def _enroll(self, store: BatchStore, org: str, *student_ids: str) -> None:
+        with store.unit_of_work() as uow:
+            for sid in student_ids:
+                uow.roster.put(org, Enrollment(student_id=sid), expected_version=0)
+            uow.commit()
+
+    def test_the_roster_lists_student_ids_in_order_in_pages(
+        self, store: BatchStore
+    ) -> None:
+        """``student_ids`` lists ids ascending, after ``after``, at most
+        ``limit``; ``count`` counts them; organizations are apart (D19)."""
+        self._enroll(store, ORG, "u3", "u10", "u1", "u2")
+        self._enroll(store, OTHER_ORG, "u0", "u9")
+        with store.unit_of_work() as uow:
+            assert uow.roster.student_ids(ORG) == ("u1", "u10", "u2", "u3")
+            assert uow.roster.student_ids(ORG, limit=2) == ("u1", "u10")
+            assert uow.roster.student_ids(ORG, after="u10", limit=2) == ("u2", "u3")
+            assert uow.roster.student_ids(ORG, after="u15") == ("u2", "u3")
+            assert uow.roster.student_ids(ORG, after="u3") == ()
+            assert uow.roster.student_ids(ORG, limit=0) == ()
+            assert uow.roster.count(ORG) == 4
+            assert uow.roster.count(OTHER_ORG) == 2
+            assert uow.roster.count("org-none") == 0
+
+    def test_the_roster_lists_a_transactions_own_enrollments(
+        self, store: BatchStore
+    ) -> None:
+        """Students enrolled in a unit of work are listed and counted in it,
+        once each, and only after commit outside it."""
+        self._enroll(store, ORG, "u2")
+        with store.unit_of_work() as uow:
+            uow.roster.put(ORG, Enrollment(student_id="u1"), expected_version=0)
+            uow.roster.put(
+                ORG, Enrollment(student_id="u2", class_ids=("c1",)), expected_version=1
+            )
+            assert uow.roster.student_ids(ORG) == ("u1", "u2")
+            assert uow.roster.student_ids(ORG, limit=1) == ("u1",)
+            assert uow.roster.count(ORG) == 2
+        with store.unit_of_work() as uow:
+            assert uow.roster.student_ids(ORG) == ("u2",)
+
+    def test_a_risk_state_is_kept_per_student(self, store: BatchStore) -> None:
+        """Each student's at-risk state is stored under their own id."""
+        with store.unit_of_work() as uow:
+            uow.risk.put(ORG, _risk_state("u1"), expected_version=0)
+            uow.risk.put(ORG, _risk_state("u2", dismissed=True), expected_version=0)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            first, second = uow.risk.get(ORG, "u1"), uow.risk.get(ORG, "u2")
+            assert uow.risk.get(OTHER_ORG, "u1") is None
+        assert first is not None
+        assert first.record == _risk_state("u1")
+        assert second is not None
+        assert second.record == _risk_state("u2", dismissed=True)
+
+    # -- a student's attempts and snapshots -----------------------------------------
+
+    def test_attempts_of_a_student_are_read_by_time_window(
+        self, store: BatchStore
+    ) -> None:
+        """``for_student`` gives the student's attempts on any assignment with
+        ``after < attempted_at <= until``, in the order appended."""
+        hour = timedelta(hours=1)
+        late = _timed_attempt("t1", T0 + 3 * hour, assignment_id="a2")
+        edge = _timed_attempt("t2", T0 + hour)
+        inside = _timed_attempt("t3", T0 + 2 * hour + timedelta(microseconds=1))
+        before = _timed_attempt("t4", T0 + hour - timedelta(microseconds=1))
+        other = _timed_attempt("t5", T0 + 2 * hour, student_id="u2")
+        with store.unit_of_work() as uow:
+            for attempt in (late, edge, inside, before, other):
+                uow.attempts.append(ORG, attempt)
+            assert uow.attempts.for_student(
+                ORG, "u1", after=T0 + hour, until=T0 + 3 * hour
+            ) == (late, inside)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.attempts.for_student(
+                ORG,
+                "u1",
+                after=T0 + hour - 2 * timedelta(microseconds=1),
+                until=T0 + 2 * hour + timedelta(microseconds=1),
+            ) == (edge, inside, before)
+            assert uow.attempts.for_student(ORG, "u1", after=T0, until=T0 + hour) == (
+                edge,
+                before,
+            )
+            assert (
+                uow.attempts.for_student(OTHER_ORG, "u1", after=T0, until=T0 + 9 * hour)
+                == ()
+            )
+
+    def test_activity_days_are_the_utc_days_with_an_attempt(
+        self, store: BatchStore
+    ) -> None:
+        """``activity_days`` lists each UTC day with an attempt up to
+        ``until``, once, ascending."""
+        day = timedelta(days=1)
+        with store.unit_of_work() as uow:
+            for i, when in enumerate(
+                (T0 + 2 * day, T0 + timedelta(hours=23), T0, T0 + day, T0 + 5 * day)
+            ):
+                uow.attempts.append(ORG, _timed_attempt(f"t{i}", when))
+            uow.attempts.append(ORG, _timed_attempt("t9", T0, student_id="u2"))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            days = uow.attempts.activity_days(ORG, "u1", until=T0 + 2 * day)
+            assert uow.attempts.activity_days(ORG, "u3", until=T0 + 9 * day) == ()
+        assert days == (T0.date(), (T0 + day).date(), (T0 + 2 * day).date())
+
+    def test_snapshots_are_read_by_scope(self, store: BatchStore) -> None:
+        """``for_student`` with ``scope_type`` gives only that scope's
+        snapshots, in the order appended."""
+        with store.unit_of_work() as uow:
+            uow.snapshots.append(ORG, _student_snapshot("p2"))
+            uow.snapshots.append(ORG, _snapshot("p1"))
+            uow.snapshots.append(ORG, _student_snapshot("p3"))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            found = uow.snapshots.for_student(ORG, "u1", scope_type=ScopeType.STUDENT)
+            every = uow.snapshots.for_student(ORG, "u1")
+        assert [s.snapshot_id for s in found] == ["p2", "p3"]
+        assert [s.snapshot_id for s in every] == ["p2", "p1", "p3"]
+
+
 class CatalogContract:
     """The guarantees of a :class:`~mlc_progress._ports.StructureCatalog`
     that can be added to (``add_assignment``, ``add_sequence``)."""
@@ -886,3 +1239,203 @@ class CatalogContract:
         assert len(catalog.assignment(OTHER_ORG, "a1").steps) == 3
         with pytest.raises(NotFoundError):
             catalog.sequence(OTHER_ORG, "q1")
+
+
+# -- reconciliation: correction log and raw reads (issue 6) ---------------------------
+
+
+def _correction(
+    correction_id: str, student_id: str = "u1", step_id: str | None = "s1"
+) -> CorrectionRecord:
+    return CorrectionRecord(
+        correction_id=correction_id,
+        repair_id="r1",
+        student_id=student_id,
+        assignment_id="a1",
+        step_id=step_id,
+        before={"time_on_task_ms": -5, "scores": [1, 2.5], "note": None},
+        after={"time_on_task_ms": 1000},
+        reason="D18 repair from step data: negative_time",
+        violations=(
+            Violation(
+                code="negative_time",
+                record="step:s1",
+                field="time_on_task_ms",
+                value=-5,
+                rule="D2",
+                expected=1000,
+            ),
+        ),
+        from_attempt_log=True,
+        actor_id="system",
+        corrected_at=T0,
+    )
+
+
+class ReconciliationStoreContract:
+    """The guarantees of the ports the reconciliation service and the audit
+    add to a store (:class:`~mlc_progress._ports.ReconciliationStore`): the
+    append-only correction log and the raw reads of step and assignment
+    records (D18).
+
+    Implement :meth:`make_store` (and :meth:`reopen` when the store
+    persists), as for :class:`RepositoryContract`.
+    """
+
+    def make_store(self, tmp_path: Path) -> ReconciliationStore:
+        """A new, empty store."""
+        raise NotImplementedError("subclasses say how to make their store")
+
+    def reopen(self, store: ReconciliationStore) -> ReconciliationStore:
+        """A store over the same data as ``store`` (default: ``store``)."""
+        return store
+
+    def close(self, store: ReconciliationStore) -> None:
+        """Release ``store`` at the end of a test (default: its ``close()``)."""
+        closer = getattr(store, "close", None)
+        if callable(closer):
+            closer()
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[ReconciliationStore]:
+        self._opened: list[ReconciliationStore] = [self.make_store(tmp_path)]
+        try:
+            yield self._opened[0]
+        finally:
+            for each in reversed(self._opened):
+                self.close(each)
+
+    def _reopened(self, store: ReconciliationStore) -> ReconciliationStore:
+        new = self.reopen(store)
+        if new is not store:
+            self._opened.append(new)
+        return new
+
+    # -- the correction log -----------------------------------------------------------
+
+    def test_corrections_read_back_in_append_order(
+        self, store: ReconciliationStore
+    ) -> None:
+        """Corrections read back equal, per student and for the organization,
+        in the order appended, also after reopening."""
+        with store.unit_of_work() as uow:
+            uow.corrections.append(ORG, _correction("c2"))
+            uow.corrections.append(ORG, _correction("c1", step_id=None))
+            uow.corrections.append(ORG, _correction("c3", student_id="u2"))
+            uow.commit()
+        with self._reopened(store).unit_of_work() as uow:
+            assert uow.corrections.for_student(ORG, "u1") == (
+                _correction("c2"),
+                _correction("c1", step_id=None),
+            )
+            assert [c.correction_id for c in uow.corrections.entries(ORG)] == [
+                "c2",
+                "c1",
+                "c3",
+            ]
+            assert uow.corrections.entries(OTHER_ORG) == ()
+
+    def test_a_correction_id_is_stored_once(self, store: ReconciliationStore) -> None:
+        """Appending a correction id already stored, or twice in one
+        transaction, raises ConflictError and keeps the first."""
+        with store.unit_of_work() as uow:
+            uow.corrections.append(ORG, _correction("c1"))
+            with pytest.raises(ConflictError):
+                uow.corrections.append(ORG, _correction("c1", student_id="u2"))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            with pytest.raises(ConflictError):
+                uow.corrections.append(ORG, _correction("c1", student_id="u3"))
+            assert uow.corrections.entries(ORG) == (_correction("c1"),)
+
+    def test_corrections_without_commit_are_not_stored(
+        self, store: ReconciliationStore
+    ) -> None:
+        """A correction appended in a transaction left without commit() is
+        not stored; the transaction itself reads it."""
+        with store.unit_of_work() as uow:
+            uow.corrections.append(ORG, _correction("c1"))
+            assert uow.corrections.for_student(ORG, "u1") == (_correction("c1"),)
+        with store.unit_of_work() as uow:
+            assert uow.corrections.entries(ORG) == ()
+
+    # -- raw reads --------------------------------------------------------------------
+
+    def test_raw_reads_return_the_stored_data_and_versions(
+        self, store: ReconciliationStore
+    ) -> None:
+        """Raw step and assignment rows are the records' JSON-ready data with
+        their versions; a missing row is absent."""
+        from .._serialization import unstructure
+
+        changed = _step(state=StepState.AVAILABLE, available_at=T0)
+        with store.unit_of_work() as uow:
+            assert uow.raw.steps(ORG, "u1", "a1") == {}
+            assert uow.raw.assignment(ORG, "u1", "a1") is None
+            uow.progress.put_step(ORG, _step(), expected_version=0)
+            uow.progress.put_assignment(ORG, _assignment(), expected_version=0)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.progress.put_step(ORG, changed, expected_version=1)
+            uow.commit()
+        with self._reopened(store).unit_of_work() as uow:
+            steps = uow.raw.steps(ORG, "u1", "a1")
+            found = uow.raw.assignment(ORG, "u1", "a1")
+            assert uow.raw.steps(OTHER_ORG, "u1", "a1") == {}
+        assert steps == {
+            "s1": RawRecord(key="s1", version=2, body=unstructure(changed))
+        }
+        assert found == RawRecord(key="a1", version=1, body=unstructure(_assignment()))
+
+    def test_students_with_progress_are_listed_in_pages(
+        self, store: ReconciliationStore
+    ) -> None:
+        """student_ids lists students with a step or assignment record in
+        ascending order, after a given id, at most limit; student_count
+        counts them; each organization its own."""
+        with store.unit_of_work() as uow:
+            uow.progress.put_step(ORG, _step(student_id="u3"), expected_version=0)
+            uow.progress.put_assignment(ORG, _assignment("u1"), expected_version=0)
+            uow.progress.put_step(ORG, _step(student_id="u2"), expected_version=0)
+            uow.progress.put_assignment(ORG, _assignment("u2"), expected_version=0)
+            uow.progress.put_sequence(ORG, _sequence("u9"), expected_version=0)
+            uow.progress.put_step(OTHER_ORG, _step(student_id="u0"), expected_version=0)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.raw.student_ids(ORG) == ("u1", "u2", "u3")
+            assert uow.raw.student_ids(ORG, limit=2) == ("u1", "u2")
+            assert uow.raw.student_ids(ORG, after="u1", limit=5) == ("u2", "u3")
+            assert uow.raw.student_ids(ORG, after="u3") == ()
+            assert uow.raw.student_count(ORG) == 3
+            assert uow.raw.student_ids(OTHER_ORG) == ("u0",)
+            assert uow.raw.student_count("org-none") == 0
+
+    def test_assignments_and_their_students_are_listed(
+        self, store: ReconciliationStore
+    ) -> None:
+        """assignment_ids lists a student's assignments with a record;
+        assignment_students an assignment's students; both ascending."""
+        other = StepProgress(
+            step_id="s1", assignment_id="a0", student_id="u1", target_score=80.0
+        )
+        with store.unit_of_work() as uow:
+            uow.progress.put_step(ORG, _step(), expected_version=0)
+            uow.progress.put_step(ORG, other, expected_version=0)
+            uow.progress.put_assignment(ORG, _assignment("u2"), expected_version=0)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.raw.assignment_ids(ORG, "u1") == ("a0", "a1")
+            assert uow.raw.assignment_ids(ORG, "u2") == ("a1",)
+            assert uow.raw.assignment_students(ORG, "a1") == ("u1", "u2")
+            assert uow.raw.assignment_students(ORG, "a0") == ("u1",)
+            assert uow.raw.assignment_students(OTHER_ORG, "a1") == ()
+
+    def test_raw_reads_see_the_transactions_own_writes(
+        self, store: ReconciliationStore
+    ) -> None:
+        """Inside a unit of work, raw reads and listings include what it wrote."""
+        with store.unit_of_work() as uow:
+            uow.progress.put_step(ORG, _step(student_id="u5"), expected_version=0)
+            assert uow.raw.student_ids(ORG) == ("u5",)
+            assert uow.raw.assignment_ids(ORG, "u5") == ("a1",)
+            assert uow.raw.steps(ORG, "u5", "a1")["s1"].version == 1

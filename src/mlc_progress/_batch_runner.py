@@ -1,0 +1,627 @@
+"""The batch runner: an organization's student summaries and at-risk flags,
+recomputed over the ports in chunks, resumably (spec: Batch Updates,
+Student Progress Summary, At-Risk Student Detection; D17, D20, D21).
+
+:func:`run_batch` walks the organization's roster in ascending student ids,
+a chunk at a time. For each student it reads their records through the
+ports (one student in memory at a time), calls the pure batch layer
+(:func:`~mlc_progress._rollups.summarize_student`), and writes, in ONE unit
+of work per chunk, every changed :class:`StudentProgressSummary` and
+:class:`RiskState`, the ``student_at_risk_detected`` events (to the outbox),
+the intervention snapshots, the dismissal statistics and the job's progress
+row. A run killed at any moment leaves whole chunks behind; running the job
+again (same ``job_id``) continues after the last committed chunk, and the
+stored result equals that of an uninterrupted run. Running a finished job
+again changes nothing, and so does a new job at the same ``as_of``: only
+what changed is written, and D17's event fires only on a change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+import attrs
+
+from . import _validate as v
+from ._enums import ScopeType
+from ._errors import ConflictError, InvalidInputError, NotFoundError, StorageError
+from ._history import AssignmentRecords
+from ._pacing import utc_argument
+from ._policy import DEFAULT_POLICY, Policy
+from ._ports import (
+    BatchJobProgress,
+    BatchStore,
+    BatchUnitOfWork,
+    Enrollment,
+    StructureCatalog,
+)
+from ._risk import DismissalStats, RiskState
+from ._rollups import (
+    ClassSummary,
+    OrganizationDashboard,
+    OrganizationDashboardAccumulator,
+    SequenceRecords,
+    StudentHistory,
+    StudentResult,
+    summarize_student,
+)
+from ._structure import AssignmentStructure, SequenceStructure
+from ._telemetry import MetricName, MetricsSink, measure
+
+__all__ = [
+    "BatchReport",
+    "ProgressCallback",
+    "default_job_id",
+    "enroll",
+    "policy_fingerprint",
+    "read_student_history",
+    "run_batch",
+]
+
+T = TypeVar("T")
+
+#: ``progress(done, total)``: students done in the job so far, and in all.
+ProgressCallback = Callable[[int, int], None]
+
+_WEEK = timedelta(days=7)
+
+
+@attrs.frozen(kw_only=True)
+class BatchReport:
+    """What a run of a batch job did, and the job's result.
+
+    ``students_processed`` and ``chunks_written`` are this run's;
+    ``students_done_before`` were done by earlier runs of the job, and
+    ``resumed`` says there were such runs. ``summaries_changed``,
+    ``risk_states_changed``, ``events_emitted`` and ``failed_students``
+    count the whole job, so a killed and resumed job reports what an
+    uninterrupted one does. ``at_risk_count`` is the organization's
+    effective at-risk students as of ``as_of`` (not dismissed, D17);
+    ``class_summaries`` and ``dashboard`` fold every student of the roster
+    (those of earlier runs re-read, never re-written); ``dismissal_stats``
+    are the organization's, as stored.
+    """
+
+    job_id: str = attrs.field(validator=v.identifier)
+    organization_id: str = attrs.field(validator=v.identifier)
+    as_of: datetime = attrs.field(converter=v.to_utc, validator=v.utc_time)
+    students_total: int = attrs.field(validator=v.count)
+    students_processed: int = attrs.field(validator=v.count)
+    students_done_before: int = attrs.field(validator=v.count)
+    chunks_written: int = attrs.field(validator=v.count)
+    resumed: bool = attrs.field(validator=v.boolean)
+    summaries_changed: int = attrs.field(validator=v.count)
+    risk_states_changed: int = attrs.field(validator=v.count)
+    at_risk_count: int = attrs.field(validator=v.count)
+    events_emitted: int = attrs.field(validator=v.count)
+    failed_students: tuple[str, ...] = attrs.field(validator=v.identifiers)
+    class_summaries: tuple[ClassSummary, ...]
+    dashboard: OrganizationDashboard
+    dismissal_stats: DismissalStats
+
+
+def default_job_id(as_of: datetime) -> str:
+    """The job id of a run that names none: one job per ``as_of``, so the
+    same command run again after a kill resumes it.
+
+    >>> from datetime import datetime, UTC
+    >>> default_job_id(datetime(2026, 9, 8, 2, tzinfo=UTC))
+    'student-summaries@2026-09-08T02:00:00Z'
+    """
+    stamp = utc_argument("as_of", as_of).isoformat().replace("+00:00", "Z")
+    return f"student-summaries@{stamp}"
+
+
+def policy_fingerprint(policy: Policy) -> str:
+    """A short digest of every threshold of ``policy``: a job refuses to be
+    resumed under another policy, which would mix two rule sets.
+
+    >>> policy_fingerprint(Policy()) == policy_fingerprint(Policy())
+    True
+    >>> policy_fingerprint(Policy()) == policy_fingerprint(Policy(risk_inactive_days=9))
+    False
+    """
+    text = json.dumps(policy.to_dict(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# -- reading one student ------------------------------------------------------------
+
+
+class _Structures:
+    """The catalog's structures, read once per run: a run computes every
+    student against the same version of the content."""
+
+    def __init__(self, catalog: StructureCatalog, organization_id: str) -> None:
+        self._catalog = catalog
+        self._organization_id = organization_id
+        self._assignments: dict[str, AssignmentStructure] = {}
+        self._sequences: dict[str, SequenceStructure] = {}
+
+    def assignment(self, assignment_id: str) -> AssignmentStructure:
+        found = self._assignments.get(assignment_id)
+        if found is None:
+            found = self._catalog.assignment(self._organization_id, assignment_id)
+            self._assignments[assignment_id] = found
+        return found
+
+    def sequence(self, sequence_id: str) -> SequenceStructure:
+        found = self._sequences.get(sequence_id)
+        if found is None:
+            found = self._catalog.sequence(self._organization_id, sequence_id)
+            self._sequences[sequence_id] = found
+        return found
+
+
+def read_student_history(
+    uow: BatchUnitOfWork,
+    catalog: StructureCatalog,
+    organization_id: str,
+    student_id: str,
+    *,
+    as_of: datetime,
+) -> StudentHistory:
+    """One student's :class:`StudentHistory` as stored, for a batch run as of
+    ``as_of`` (decisions: batch inputs).
+
+    Assignments are those of the student's enrollment and those with a
+    stored record, by id; each with its structure, stored record and the
+    step records of the structure's steps (records of steps a migration
+    removed stay stored and are left out). Sequences are those of the
+    enrollment and of the assignments. Attempts are those of the trailing
+    week; activity days every UTC day with an attempt up to ``as_of``;
+    snapshots the student-scope ones. A student who is not enrolled reads
+    with no classes. Raises :class:`NotFoundError` for content the catalog
+    lacks and :class:`InvalidInputError` for stored records that break an
+    invariant (D4).
+
+    >>> from datetime import datetime, UTC
+    >>> from mlc_progress import AssignmentStructure
+    >>> from mlc_progress.adapters import InMemoryCatalog, InMemoryStore
+    >>> t0 = datetime(2026, 9, 1, tzinfo=UTC)
+    >>> catalog = InMemoryCatalog()
+    >>> catalog.add_assignment("org-1", AssignmentStructure(
+    ...     assignment_id="a1", steps=(), created_at=t0))
+    >>> store = InMemoryStore()
+    >>> enroll(store, "org-1", [Enrollment(student_id="ada", assignment_ids=("a1",))])
+    1
+    >>> with store.unit_of_work() as uow:
+    ...     history = read_student_history(uow, catalog, "org-1", "ada", as_of=t0)
+    >>> [a.structure.assignment_id for a in history.assignments]
+    ['a1']
+    """
+    as_of = utc_argument("as_of", as_of)
+    return _read_history(
+        uow, _Structures(catalog, organization_id), organization_id, student_id, as_of
+    )
+
+
+def _read_history(
+    uow: BatchUnitOfWork,
+    structures: _Structures,
+    organization_id: str,
+    student_id: str,
+    as_of: datetime,
+    skip_snapshots: str | None = None,
+) -> StudentHistory:
+    org, sid = organization_id, student_id
+    found = uow.roster.get(org, sid)
+    enrollment = found.record if found is not None else Enrollment(student_id=sid)
+    stored = {
+        p.record.assignment_id: p.record
+        for p in uow.progress.assignments_for_student(org, sid)
+    }
+    assignment_ids = sorted({*enrollment.assignment_ids, *stored})
+    assignments: list[AssignmentRecords] = []
+    sequence_ids = set(enrollment.sequence_ids)
+    for aid in assignment_ids:
+        structure = structures.assignment(aid)
+        if structure.sequence_id is not None:
+            sequence_ids.add(structure.sequence_id)
+        records = uow.progress.steps(org, sid, aid)
+        steps = tuple(
+            records[d.step_id].record for d in structure.steps if d.step_id in records
+        )
+        assignments.append(
+            AssignmentRecords(
+                structure=structure, progress=stored.get(aid), steps=steps
+            )
+        )
+    sequences = []
+    for qid in sorted(sequence_ids):
+        progress = uow.progress.sequence(org, sid, qid)
+        sequences.append(
+            SequenceRecords(
+                structure=structures.sequence(qid),
+                progress=progress.record if progress is not None else None,
+            )
+        )
+    listed = set(assignment_ids)
+    attempts = tuple(
+        a
+        for a in uow.attempts.for_student(org, sid, after=as_of - _WEEK, until=as_of)
+        if a.assignment_id in listed
+    )
+    snapshots = uow.snapshots.for_student(org, sid, scope_type=ScopeType.STUDENT)
+    if skip_snapshots is not None:
+        snapshots = tuple(
+            s for s in snapshots if not s.snapshot_id.startswith(skip_snapshots)
+        )
+    return StudentHistory(
+        student_id=sid,
+        organization_id=org,
+        class_ids=enrollment.class_ids,
+        assignments=tuple(assignments),
+        sequences=tuple(sequences),
+        attempts=attempts,
+        activity_days=uow.attempts.activity_days(org, sid, until=as_of),
+        snapshots=snapshots,
+    )
+
+
+# -- the runner ------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Job:
+    """What every chunk of one run shares."""
+
+    store: BatchStore
+    structures: _Structures
+    organization_id: str
+    job_id: str
+    as_of: datetime
+    policy: Policy
+    fingerprint: str
+    chunk_size: int
+    metrics: MetricsSink | None
+    max_retries: int
+
+    def new_progress(self) -> BatchJobProgress:
+        return BatchJobProgress(
+            job_id=self.job_id, as_of=self.as_of, policy_fingerprint=self.fingerprint
+        )
+
+    def check(self, found: BatchJobProgress) -> None:
+        """A job resumes only as it began: same moment, same policy."""
+        if found.as_of != self.as_of:
+            raise InvalidInputError(
+                "as_of",
+                self.as_of,
+                f"job {self.job_id!r} runs as of {found.as_of.isoformat()}",
+            )
+        if found.policy_fingerprint != self.fingerprint:
+            raise InvalidInputError(
+                "policy",
+                self.fingerprint,
+                f"job {self.job_id!r} runs under policy {found.policy_fingerprint}",
+            )
+
+    def summarize(
+        self, uow: BatchUnitOfWork, student_id: str, *, replay: bool = False
+    ) -> tuple[StudentResult, RiskState | None, int]:
+        """One student's result, the stored state it started from and that
+        state's version. ``replay`` re-reads a student an earlier run of
+        this job wrote, leaving out the snapshots the job made."""
+        org = self.organization_id
+        history = _read_history(
+            uow,
+            self.structures,
+            org,
+            student_id,
+            self.as_of,
+            skip_snapshots=f"{self.job_id}/{student_id}/" if replay else None,
+        )
+        stored = uow.risk.get(org, student_id)
+        previous = stored.record if stored is not None else None
+        result = summarize_student(
+            history,
+            as_of=self.as_of,
+            run_id=self.job_id,
+            policy=self.policy,
+            previous_risk=previous,
+        )
+        return result, previous, stored.version if stored is not None else 0
+
+
+@attrs.frozen
+class _Chunk:
+    progress: BatchJobProgress
+    results: tuple[StudentResult, ...] = ()
+    students: int = 0
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_retries(max_retries: int) -> None:
+    if not (_whole(max_retries) and max_retries >= 0):
+        raise InvalidInputError("max_retries", max_retries, "a non-negative integer")
+
+
+def _transact(
+    store: BatchStore, max_retries: int, work: Callable[[BatchUnitOfWork], T]
+) -> T:
+    """Run ``work`` in a new unit of work, retrying conflicts and busy
+    storage up to ``max_retries`` times (as the service does)."""
+    tries = 0
+    while True:
+        try:
+            uow = store.unit_of_work()
+            with uow:
+                return work(uow)
+        except ConflictError:
+            if tries >= max_retries:
+                raise
+        except StorageError as exc:
+            if not exc.retryable or tries >= max_retries:
+                raise
+        tries += 1
+
+
+def _write_chunk(job: _Job, uow: BatchUnitOfWork) -> _Chunk:
+    """Compute and write the next chunk of the job in ``uow``; commit."""
+    org = job.organization_id
+    found = uow.jobs.get(org, job.job_id)
+    progress = found.record if found is not None else job.new_progress()
+    job.check(progress)
+    if progress.finished:
+        return _Chunk(progress=progress)
+    ids = uow.roster.student_ids(
+        org, after=progress.last_student_id, limit=job.chunk_size
+    )
+    with measure(
+        job.metrics,
+        MetricName.PROGRESS_AGGREGATION_TIME_MS,
+        {"aggregation_scope": "organization", "record_count": len(ids)},
+    ):
+        stats_found = uow.risk.dismissal_stats(org)
+        stats_before = stats_found.record if stats_found else DismissalStats()
+        stats = stats_before
+        results: list[StudentResult] = []
+        failed: list[str] = []
+        summaries = states = events = 0
+        for sid in ids:
+            try:
+                result, previous, version = job.summarize(uow, sid)
+            except (InvalidInputError, NotFoundError):
+                # D4: a student whose stored records break an invariant is
+                # reported in the job, not skipped silently; the rest go on.
+                failed.append(sid)
+                continue
+            summary = result.summary
+            stored = uow.summaries.get(org, sid)
+            if stored is None or stored.record != summary:
+                uow.summaries.put(
+                    org, summary, expected_version=stored.version if stored else 0
+                )
+                summaries += 1
+            if previous != result.risk.state:
+                uow.risk.put(org, result.risk.state, expected_version=version)
+                states += 1
+            for snapshot in result.snapshots:
+                uow.snapshots.append(org, snapshot)
+            if result.events:
+                uow.outbox.append(org, result.events)
+                events += len(result.events)
+            stats = stats.add_update(result.risk)
+            results.append(result)
+        if stats != stats_before:
+            uow.risk.put_dismissal_stats(
+                org, stats, expected_version=stats_found.version if stats_found else 0
+            )
+        progress = attrs.evolve(
+            progress,
+            last_student_id=ids[-1] if ids else progress.last_student_id,
+            students_done=progress.students_done + len(ids),
+            chunks_written=progress.chunks_written + (1 if ids else 0),
+            summaries_changed=progress.summaries_changed + summaries,
+            risk_states_changed=progress.risk_states_changed + states,
+            events_emitted=progress.events_emitted + events,
+            failed_students=(*progress.failed_students, *failed),
+            finished=len(ids) < job.chunk_size,
+        )
+        uow.jobs.put(
+            org, progress, expected_version=found.version if found is not None else 0
+        )
+        uow.commit()
+    return _Chunk(progress=progress, results=tuple(results), students=len(ids))
+
+
+def _replay(job: _Job, done: BatchJobProgress) -> Iterator[StudentResult]:
+    """The results of the students earlier runs of the job wrote, re-read
+    (never re-written), a chunk per unit of work left without commit."""
+    last = done.last_student_id
+    if last is None:
+        return
+    skip = frozenset(done.failed_students)
+    after: str | None = None
+    while True:
+
+        def read(
+            uow: BatchUnitOfWork, after: str | None = after
+        ) -> tuple[tuple[str, ...], list[StudentResult]]:
+            listed = uow.roster.student_ids(
+                job.organization_id, after=after, limit=job.chunk_size
+            )
+            ids = tuple(sid for sid in listed if sid <= last)
+            found: list[StudentResult] = []
+            for sid in ids:
+                if sid in skip:
+                    continue
+                try:
+                    found.append(job.summarize(uow, sid, replay=True)[0])
+                except (InvalidInputError, NotFoundError):
+                    continue
+            return ids, found
+
+        ids, results = _transact(job.store, job.max_retries, read)
+        yield from results
+        if len(ids) < job.chunk_size:
+            return
+        after = ids[-1]
+
+
+def run_batch(
+    store: BatchStore,
+    catalog: StructureCatalog,
+    organization_id: str,
+    *,
+    as_of: datetime,
+    policy: Policy = DEFAULT_POLICY,
+    chunk_size: int = 500,
+    progress: ProgressCallback | None = None,
+    job_id: str | None = None,
+    metrics: MetricsSink | None = None,
+    max_retries: int = 3,
+) -> BatchReport:
+    """Recompute the summaries and at-risk flags of an organization's roster
+    as of ``as_of``, ``chunk_size`` students per transaction (spec: Batch
+    Updates; D17, D20).
+
+    ``job_id`` names the job (default: :func:`default_job_id`); running it
+    again resumes after its last committed chunk, or changes nothing once
+    it finished. ``progress(done, total)`` is called before the first chunk
+    and after each committed one. Each chunk's time goes to ``metrics`` as
+    ``progress_aggregation_time_ms`` (never sampled, D23). A chunk that
+    meets a conflict or busy storage is retried up to ``max_retries``
+    times, then the error is raised (the chunk stored nothing). A student
+    whose stored records cannot be read (content missing from the catalog,
+    a record breaking an invariant, D4) is listed in ``failed_students``
+    and the others go on. Raises :class:`InvalidInputError` for a job id
+    already used with another ``as_of`` or policy.
+
+    >>> from datetime import datetime, UTC
+    >>> from mlc_progress.adapters import InMemoryCatalog, InMemoryStore
+    >>> store = InMemoryStore()
+    >>> enroll(store, "org-1", [Enrollment(student_id="ada")])
+    1
+    >>> report = run_batch(store, InMemoryCatalog(), "org-1",
+    ...                    as_of=datetime(2026, 9, 8, tzinfo=UTC))
+    >>> report.students_processed, report.summaries_changed, report.resumed
+    (1, 1, False)
+    >>> again = run_batch(store, InMemoryCatalog(), "org-1",
+    ...                   as_of=datetime(2026, 9, 8, tzinfo=UTC))
+    >>> again.students_processed, again.resumed
+    (0, True)
+    """
+    v.check_id_value("organization_id", organization_id)
+    as_of = utc_argument("as_of", as_of)
+    if not (_whole(chunk_size) and chunk_size > 0):
+        raise InvalidInputError("chunk_size", chunk_size, "a positive integer")
+    _check_retries(max_retries)
+    if job_id is None:
+        job_id = default_job_id(as_of)
+    v.check_id_value("job_id", job_id)
+    job = _Job(
+        store=store,
+        structures=_Structures(catalog, organization_id),
+        organization_id=organization_id,
+        job_id=job_id,
+        as_of=as_of,
+        policy=policy,
+        fingerprint=policy_fingerprint(policy),
+        chunk_size=chunk_size,
+        metrics=metrics,
+        max_retries=max_retries,
+    )
+
+    def start(uow: BatchUnitOfWork) -> tuple[BatchJobProgress | None, int]:
+        found = uow.jobs.get(organization_id, job_id)
+        return (found.record if found else None), uow.roster.count(organization_id)
+
+    earlier, total = _transact(store, max_retries, start)
+    if earlier is not None:
+        job.check(earlier)
+    board = OrganizationDashboardAccumulator(
+        organization_id=organization_id, as_of=as_of, policy=policy
+    )
+    before = earlier.students_done if earlier is not None else 0
+    if earlier is not None:
+        for result in _replay(job, earlier):
+            board.add(result)
+    if progress is not None:
+        progress(before, max(total, before))
+    processed = chunks = 0
+    while True:
+        chunk = _transact(store, max_retries, lambda uow: _write_chunk(job, uow))
+        for result in chunk.results:
+            board.add(result)
+        processed += chunk.students
+        chunks += 1 if chunk.students else 0
+        done = chunk.progress
+        if chunk.students and progress is not None:
+            progress(done.students_done, max(total, done.students_done))
+        if done.finished:
+            break
+
+    def stats(uow: BatchUnitOfWork) -> DismissalStats:
+        found = uow.risk.dismissal_stats(organization_id)
+        return found.record if found is not None else DismissalStats()
+
+    dashboard = board.result()
+    return BatchReport(
+        job_id=job_id,
+        organization_id=organization_id,
+        as_of=as_of,
+        students_total=max(total, done.students_done),
+        students_processed=processed,
+        students_done_before=before,
+        chunks_written=chunks,
+        resumed=earlier is not None,
+        summaries_changed=done.summaries_changed,
+        risk_states_changed=done.risk_states_changed,
+        at_risk_count=dashboard.figures.at_risk_students,
+        events_emitted=done.events_emitted,
+        failed_students=done.failed_students,
+        class_summaries=dashboard.classes,
+        dashboard=dashboard,
+        dismissal_stats=_transact(store, max_retries, stats),
+    )
+
+
+def enroll(
+    store: BatchStore,
+    organization_id: str,
+    enrollments: Iterable[Enrollment],
+    *,
+    max_retries: int = 3,
+) -> int:
+    """Put students on the organization's roster in one transaction, each
+    as given (replacing their entry); returns how many entries changed.
+
+    >>> from mlc_progress.adapters import InMemoryStore
+    >>> store = InMemoryStore()
+    >>> enroll(store, "org-1", [Enrollment(student_id="ada", class_ids=("5B",))])
+    1
+    >>> enroll(store, "org-1", [Enrollment(student_id="ada", class_ids=("5B",))])
+    0
+    """
+    v.check_id_value("organization_id", organization_id)
+    _check_retries(max_retries)
+    entries = tuple(enrollments)
+    for entry in entries:
+        if not isinstance(entry, Enrollment):
+            raise InvalidInputError("enrollments", entry, "an Enrollment")
+
+    def work(uow: BatchUnitOfWork) -> int:
+        changed = 0
+        for entry in entries:
+            found = uow.roster.get(organization_id, entry.student_id)
+            if found is not None and found.record == entry:
+                continue
+            uow.roster.put(
+                organization_id,
+                entry,
+                expected_version=found.version if found is not None else 0,
+            )
+            changed += 1
+        uow.commit()
+        return changed
+
+    return _transact(store, max_retries, work)

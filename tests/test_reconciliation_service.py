@@ -1,0 +1,684 @@
+"""The reconciliation service on both adapters (issue 6): migrations,
+rollbacks, deprecations and repairs as commands, exactly once, append-only."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlc_progress import (
+    AssignmentStructure,
+    Attempt,
+    CompletionSource,
+    InvalidInputError,
+    NotFoundError,
+    ProgressState,
+    ReconciliationType,
+    Stage,
+    StepDefinition,
+    StepState,
+    StorageError,
+    check_assignment,
+    unstructure,
+)
+from mlc_progress._audit import audit_organization
+from mlc_progress._corruption import CorruptRecordError
+from mlc_progress._ports import ReconciliationStore, ReconciliationUnitOfWork
+from mlc_progress._reconciliation import migrate_progress
+from mlc_progress._reconciliation_commands import (
+    ChangeAction,
+    ChangeAssignment,
+    ReconcileStudent,
+)
+from mlc_progress._reconciliation_service import ReconciliationService
+from mlc_progress._service import ProgressService
+from mlc_progress._structure import SequenceStructure
+from mlc_progress.adapters import (
+    FixedClock,
+    InMemoryCatalog,
+    InMemoryStore,
+    SQLiteCatalog,
+    SQLiteStore,
+)
+from mlc_progress.testing.contract import ReconciliationStoreContract
+
+ORG = "org-1"
+T0 = datetime(2026, 9, 1, 8, tzinfo=UTC)
+ACTOR, REASON = "teacher-1", "curriculum_update"
+
+
+def day(n: float) -> datetime:
+    return T0 + timedelta(days=n)
+
+
+def step(step_id: str, game: str, stage: Stage) -> StepDefinition:
+    return StepDefinition(
+        step_id=step_id, element_id=game, stage=stage, target_score=80
+    )
+
+
+V1 = AssignmentStructure(
+    assignment_id="a1",
+    created_at=T0,
+    due_at=day(21),
+    sequence_id="q1",
+    steps=(
+        step("learn", "pizza", Stage.LEARN),
+        step("play", "cake", Stage.PLAY),
+        step("quiz", "check", Stage.QUIZ),
+    ),
+)
+# The cake step gets a new id, a pie step is inserted, the quiz is removed.
+V2 = attrs.evolve(
+    V1,
+    version=2,
+    steps=(
+        step("learn", "pizza", Stage.LEARN),
+        step("pie", "pie", Stage.PLAY),
+        step("cake-v2", "cake", Stage.PLAY),
+    ),
+)
+SEQUENCE = SequenceStructure(sequence_id="q1", assignment_ids=("a1", "a2"))
+
+
+def play(
+    attempt_id: str, student: str, step_id: str, score: float, when: datetime
+) -> Attempt:
+    return Attempt(
+        attempt_id=attempt_id,
+        student_id=student,
+        assignment_id="a1",
+        step_id=step_id,
+        score=score,
+        attempted_at=when,
+        duration_ms=120_000,
+        session_id=f"{student}-tablet",
+    )
+
+
+# Ada finished learn and is half-way through play; Bo finished both.
+HISTORY = (
+    play("t1", "ada", "learn", 90, day(1)),
+    play("t2", "ada", "play", 55, day(2)),
+    play("t3", "bo", "learn", 85, day(1)),
+    play("t4", "bo", "play", 95, day(2)),
+)
+
+
+@attrs.define
+class Env:
+    """A store, its catalog and both services, the clock at day 5."""
+
+    kind: str
+    store: InMemoryStore | SQLiteStore
+    catalog: InMemoryCatalog | SQLiteCatalog
+    clock: FixedClock
+    path: Path | None = None
+
+    @property
+    def tracking(self) -> ProgressService:
+        return ProgressService(self.store.unit_of_work, self.catalog, self.clock)
+
+    def service(
+        self, unit_of_work: Callable[[], ReconciliationUnitOfWork] | None = None
+    ) -> ReconciliationService:
+        return ReconciliationService(
+            unit_of_work or self.store.unit_of_work, self.catalog, self.clock
+        )
+
+    def state(self, student: str, structure: AssignmentStructure = V1) -> ProgressState:
+        with self.store.unit_of_work() as uow:
+            steps = uow.progress.steps(ORG, student, "a1")
+            assignment = uow.progress.assignment(ORG, student, "a1")
+            sequence = uow.progress.sequence(ORG, student, "q1")
+        return ProgressState(
+            student_id=student,
+            structure=structure,
+            assignment=assignment.record if assignment else None,
+            steps={k: r.record for k, r in steps.items()},
+            sequence_structure=SEQUENCE,
+            sequence=sequence.record if sequence else None,
+        )
+
+    def everything(self) -> dict[str, Any]:
+        """Every stored record, log entry and version, to compare runs."""
+        with self.store.unit_of_work() as uow:
+            found: dict[str, Any] = {
+                "outbox": uow.outbox.entries(ORG),
+                "corrections": uow.corrections.entries(ORG),
+            }
+            for student in ("ada", "bo", "cy"):
+                found[student] = (
+                    {
+                        k: (r.version, r.record)
+                        for k, r in uow.progress.steps(ORG, student, "a1").items()
+                    },
+                    uow.progress.assignment(ORG, student, "a1"),
+                    uow.progress.sequence(ORG, student, "q1"),
+                    uow.snapshots.for_student(ORG, student),
+                    uow.audit.for_student(ORG, student),
+                )
+        found["structure"] = self.catalog.assignment(ORG, "a1")
+        return found
+
+
+def make_env(kind: str, tmp_path: Path) -> Env:
+    clock = FixedClock(day(3))
+    if kind == "memory":
+        catalog = InMemoryCatalog()
+        env = Env(kind=kind, store=InMemoryStore(), catalog=catalog, clock=clock)
+    else:
+        path = tmp_path / "progress.db"
+        store = SQLiteStore(path)
+        env = Env(kind=kind, store=store, catalog=store.catalog, clock=clock, path=path)
+    env.catalog.add_assignment(ORG, V1)
+    env.catalog.add_sequence(ORG, SEQUENCE)
+    env.tracking.apply_many(ORG, HISTORY)
+    clock.set(day(5))
+    return env
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
+    made = make_env(request.param, tmp_path)
+    try:
+        yield made
+    finally:
+        if isinstance(made.store, SQLiteStore):
+            made.store.close()
+
+
+@pytest.fixture
+def sqlite_env(tmp_path: Path) -> Iterator[Env]:
+    made = make_env("sqlite", tmp_path)
+    try:
+        yield made
+    finally:
+        assert isinstance(made.store, SQLiteStore)
+        made.store.close()
+
+
+@contextlib.contextmanager
+def raw_sql(env: Env) -> Iterator[sqlite3.Connection]:
+    """A connection of its own to the database, outside the library."""
+    assert env.path is not None
+    conn = sqlite3.connect(env.path, isolation_level=None)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def corrupt_step(env: Env, student: str, step_id: str, /, **changes: Any) -> None:
+    """Rewrite a step row's JSON directly (a current-state table)."""
+    with raw_sql(env) as conn:
+        (body,) = conn.execute(
+            "SELECT body FROM step_progress WHERE organization_id = ?"
+            " AND student_id = ? AND assignment_id = 'a1' AND step_id = ?",
+            (ORG, student, step_id),
+        ).fetchone()
+        conn.execute(
+            "UPDATE step_progress SET body = ? WHERE organization_id = ?"
+            " AND student_id = ? AND assignment_id = 'a1' AND step_id = ?",
+            (json.dumps(json.loads(body) | changes), ORG, student, step_id),
+        )
+
+
+def events_named(env: Env, name: str) -> list[Any]:
+    with env.store.unit_of_work() as uow:
+        return [e.event for e in uow.outbox.entries(ORG) if e.event.name == name]
+
+
+# -- the ports, on both adapters ------------------------------------------------------
+
+
+class TestInMemoryReconciliationStore(ReconciliationStoreContract):
+    def make_store(self, tmp_path: Path) -> InMemoryStore:
+        return InMemoryStore()
+
+
+class TestSQLiteReconciliationStore(ReconciliationStoreContract):
+    def make_store(self, tmp_path: Path) -> SQLiteStore:
+        return SQLiteStore(tmp_path / "progress.db")
+
+    def reopen(self, store: ReconciliationStore) -> SQLiteStore:
+        assert isinstance(store, SQLiteStore)
+        store.close()
+        return SQLiteStore(store.path)
+
+
+# -- migrations -----------------------------------------------------------------------
+
+
+def test_a_migration_stores_what_the_pure_function_decides(env: Env) -> None:
+    """Each student's migrated records, snapshots, events and audit entry are
+    stored exactly as migrate_progress gives them, and v2 is published."""
+    before = {s: env.state(s) for s in ("ada", "bo")}
+    report = env.service().migrate(
+        ORG, V2, migration_id="m1", actor_id=ACTOR, reason=REASON
+    )
+    assert (report.applied, report.resumed) == (True, False)
+    assert (report.from_version, report.to_version) == (1, 2)
+    assert report.students == report.changed == ("ada", "bo")
+    assert env.catalog.assignment(ORG, "a1") == V2
+    for student, state in before.items():
+        expected = migrate_progress(
+            state, V2, migration_id="m1", as_of=day(5), actor_id=ACTOR, reason=REASON
+        )
+        after = env.state(student, V2)
+        assert after.steps == expected.state.steps
+        assert after.assignment == expected.assignment
+        assert after.sequence == expected.state.sequence
+        with env.store.unit_of_work() as uow:
+            assert uow.snapshots.for_student(ORG, student)[
+                -len(expected.snapshots) :
+            ] == (expected.snapshots)
+            assert uow.audit.for_student(ORG, student)[-1] == expected.audit[0]
+            consumed = uow.commands.get(ORG, f"m1:{student}:a1")
+        assert consumed is not None
+        assert isinstance(consumed.command, ReconcileStudent)
+        assert consumed.command.reconciliation_type is ReconciliationType.MIGRATION
+    reconciled = events_named(env, "progress_reconciled")
+    assert [(e.student_id, e.reconciliation_type) for e in reconciled] == [
+        ("ada", ReconciliationType.MIGRATION),
+        ("bo", ReconciliationType.MIGRATION),
+    ]
+
+
+def test_the_change_itself_is_in_the_command_log(env: Env) -> None:
+    """A migration logs one ChangeAssignment with both versions and its students."""
+    env.service().migrate(ORG, V2, migration_id="m1", actor_id=ACTOR, reason=REASON)
+    with env.store.unit_of_work() as uow:
+        logged = uow.commands.get(ORG, "m1")
+    assert logged is not None
+    change = logged.command
+    assert isinstance(change, ChangeAssignment)
+    assert (change.action, change.from_structure, change.to_structure) == (
+        ChangeAction.MIGRATE,
+        V1,
+        V2,
+    )
+    assert (change.student_ids, change.actor_id) == (("ada", "bo"), "teacher-1")
+
+
+def test_a_migration_run_again_changes_nothing(env: Env) -> None:
+    """The same migration id again stores and emits nothing (D3)."""
+    env.service().migrate(ORG, V2, migration_id="m1")
+    stored = env.everything()
+    env.clock.advance(timedelta(hours=1))
+    again = env.service().migrate(ORG, V2, migration_id="m1")
+    assert (again.applied, again.resumed, again.changed) == (False, True, ())
+    assert again.done_before == ("ada", "bo")
+    assert env.everything() == stored
+
+
+def test_a_migration_cut_short_resumes_where_it_stopped(env: Env) -> None:
+    """A migration interrupted after its first student finishes on the next
+    call, with the result of an uninterrupted run."""
+    bo_before = env.state("bo")
+    opened = 0
+
+    def failing_third() -> ReconciliationUnitOfWork:
+        nonlocal opened
+        opened += 1
+        if opened == 3:  # the change, Ada, then Bo: Bo's transaction fails
+            raise StorageError("the process died")
+        return env.store.unit_of_work()
+
+    with pytest.raises(StorageError, match="died"):
+        env.service(failing_third).migrate(ORG, V2, migration_id="m1")
+    assert env.state("bo") == bo_before
+    assert env.catalog.assignment(ORG, "a1") == V2
+    env.clock.advance(timedelta(hours=1))
+    resumed = env.service().migrate(ORG, V2, migration_id="m1")
+    assert (resumed.resumed, resumed.done_before, resumed.changed) == (
+        True,
+        ("ada",),
+        ("bo",),
+    )
+    expected = migrate_progress(bo_before, V2, migration_id="m1", as_of=day(5))
+    bo = env.state("bo", V2)
+    assert (bo.steps, bo.assignment) == (expected.state.steps, expected.assignment)
+
+
+def test_a_migration_to_an_older_version_is_refused(env: Env) -> None:
+    """A migration must publish a later version; nothing changes otherwise."""
+    stored = env.everything()
+    with pytest.raises(InvalidInputError, match="after the catalog"):
+        env.service().migrate(ORG, attrs.evolve(V2, version=1), migration_id="m1")
+    assert env.everything() == stored
+
+
+def test_a_person_names_a_reason(env: Env) -> None:
+    """An actor without a reason is refused before anything changes (D8)."""
+    stored = env.everything()
+    with pytest.raises(InvalidInputError):
+        env.service().migrate(ORG, V2, migration_id="m1", actor_id="teacher-1")
+    assert env.everything() == stored
+
+
+def test_an_id_of_another_command_is_refused(env: Env) -> None:
+    """A change id that names an attempt in the log is refused (D3, Q54)."""
+    with pytest.raises(InvalidInputError, match="another command"):
+        env.service().migrate(ORG, V2, migration_id="t1")
+    assert env.catalog.assignment(ORG, "a1") == V1
+
+
+# -- rollbacks ------------------------------------------------------------------------
+
+
+def test_a_rollback_restores_every_record_exactly(env: Env) -> None:
+    """Rolling a migration back restores each student's records as they were
+    and publishes the earlier structure as the next version."""
+    before = env.everything()
+    env.service().migrate(ORG, V2, migration_id="m1")
+    env.clock.advance(timedelta(days=1))
+    report = env.service().rollback(
+        ORG, "a1", change_id="m1", rollback_id="undo-m1", actor_id=ACTOR, reason=REASON
+    )
+    assert report.changed == ("ada", "bo")
+    assert env.catalog.assignment(ORG, "a1") == attrs.evolve(V1, version=3)
+    for student in ("ada", "bo"):
+        restored = env.state(student)
+        steps, assignment, sequence, *_ = before[student]
+        assert {k: restored.steps[k] for k in steps} == {
+            k: record for k, (_, record) in steps.items()
+        }
+        assert restored.assignment == assignment.record
+        assert restored.sequence == sequence.record
+    with env.store.unit_of_work() as uow:
+        last = uow.snapshots.for_student(ORG, "ada")[-1]
+        entry = uow.audit.for_student(ORG, "ada")[-1]
+    assert last.notes == "pre_rollback:undo-m1"
+    assert (entry.action, entry.actor_id) == ("rollback_migration", "teacher-1")
+    stored = env.everything()
+    again = env.service().rollback(ORG, "a1", change_id="m1", rollback_id="undo-m1")
+    assert not again.applied
+    assert env.everything() == stored
+
+
+def test_a_rollback_of_an_unknown_change_is_not_found(env: Env) -> None:
+    """Rolling back a change the assignment never had raises NotFoundError."""
+    with pytest.raises(NotFoundError):
+        env.service().rollback(ORG, "a1", change_id="nope", rollback_id="r1")
+    assert env.catalog.assignment(ORG, "a1") == V1
+
+
+# -- deprecations ---------------------------------------------------------------------
+
+
+def test_deprecating_a_game_recalculates_and_notifies_the_teacher(env: Env) -> None:
+    """Without a replacement the cake step stops counting; scores stay; the
+    quiz unlocks; the teacher's notification is in the outbox."""
+    ada_before = env.state("ada")
+    report = env.service().deprecate(
+        ORG,
+        "a1",
+        element_id="cake",
+        deprecation_id="cake-eol",
+        actor_id=ACTOR,
+        reason=REASON,
+    )
+    assert report.changed == ("ada", "bo")
+    assert report.impact is not None
+    assert (report.impact.students_total, report.impact.students_with_scores) == (2, 2)
+    assert not env.catalog.assignment(ORG, "a1").step("play").required
+    ada = env.state("ada", env.catalog.assignment(ORG, "a1"))
+    assert ada.steps["play"] == ada_before.steps["play"]
+    assert ada.steps["quiz"].state is StepState.AVAILABLE
+    assert ada.assignment is not None
+    assert ada.assignment.completion_percentage == 50.0
+    (notice,) = events_named(env, "content_deprecated")
+    assert notice.students_affected == 2
+    kinds = {e.reconciliation_type for e in events_named(env, "progress_reconciled")}
+    assert kinds == {ReconciliationType.CONTENT_CHANGE}
+    stored = env.everything()
+    again = env.service().deprecate(
+        ORG,
+        "a1",
+        element_id="cake",
+        deprecation_id="cake-eol",
+        actor_id=ACTOR,
+        reason=REASON,
+    )
+    assert (again.applied, again.resumed) == (False, True)
+    assert env.everything() == stored
+
+
+def test_accepting_a_replacement_carries_each_record_over(env: Env) -> None:
+    """A deprecation with a replacement offers it; accepting it makes the step
+    play the new game, and every record, complete or not, carries over."""
+    service = env.service()
+    offered = service.deprecate(
+        ORG,
+        "a1",
+        element_id="cake",
+        replaced_by_game_id="cake-deluxe",
+        deprecation_id="cake-eol",
+    )
+    (offer,) = offered.offers
+    assert env.catalog.assignment(ORG, "a1").step("play").required
+    records = {s: env.state(s).steps["play"] for s in ("ada", "bo")}
+    accepted = service.accept_replacement(
+        ORG, offer, change_id="take-deluxe", actor_id=ACTOR, reason=REASON
+    )
+    assert accepted.to_version == 3
+    current = env.catalog.assignment(ORG, "a1")
+    assert current.step("play").element_id == "cake-deluxe"
+    for student, record in records.items():
+        assert env.state(student, current).steps["play"] == record
+    with pytest.raises(InvalidInputError):
+        service.accept_replacement(ORG, offer, change_id="take-again")
+
+
+def test_deprecating_content_no_step_plays_changes_nothing(env: Env) -> None:
+    """Deprecating a game the assignment does not use logs and emits nothing."""
+    stored = env.everything()
+    report = env.service().deprecate(ORG, "a1", element_id="chess", deprecation_id="d1")
+    assert (report.applied, report.students, report.offers) == (False, (), ())
+    assert env.everything() == stored
+
+
+# -- repairs --------------------------------------------------------------------------
+
+
+def test_a_repair_recomputes_and_appends_corrections(env: Env) -> None:
+    """An assignment record out of step with its steps is recomputed; the
+    correction, the event, the audit entry and the consumed id are stored;
+    a re-run changes nothing."""
+    with env.store.unit_of_work() as uow:
+        found = uow.progress.assignment(ORG, "ada", "a1")
+        assert found is not None
+        wrong = attrs.evolve(found.record, steps_in_progress=0)
+        uow.progress.put_assignment(ORG, wrong, expected_version=found.version)
+        uow.commit()
+    outcome = env.service().repair(
+        ORG, "ada", "a1", repair_id="fix-1", actor_id=ACTOR, reason=REASON
+    )
+    assert outcome.repaired
+    assert not outcome.failed
+    (correction,) = env.service().corrections(ORG, "ada")
+    assert correction.before == unstructure(wrong)
+    assert correction.after == unstructure(env.state("ada").assignment)
+    assert correction.actor_id == "teacher-1"
+    (event,) = events_named(env, "progress_reconciled")
+    assert event.reconciliation_type is ReconciliationType.ERROR_REPAIR
+    with env.store.unit_of_work() as uow:
+        entry = uow.audit.for_student(ORG, "ada")[-1]
+        assert uow.commands.contains(ORG, "fix-1:ada:a1")
+    assert (entry.action, entry.reason) == ("repair_progress", "curriculum_update")
+    stored = env.everything()
+    assert env.service().repair(ORG, "ada", "a1", repair_id="fix-1").corrections == ()
+    assert env.everything() == stored
+
+
+def test_consistent_records_need_no_repair(env: Env) -> None:
+    """Repairing consistent records finds nothing and stores nothing."""
+    stored = env.everything()
+    outcome = env.service().repair(ORG, "bo", "a1", repair_id="fix-1")
+    assert (outcome.violations, outcome.events) == ((), ())
+    assert env.everything() == stored
+
+
+@pytest.mark.parametrize("verb", ["UPDATE", "DELETE"])
+def test_correction_records_are_append_only(sqlite_env: Env, verb: str) -> None:
+    """An UPDATE or DELETE on the corrections table aborts, even from outside
+    the library; the rows stay (D18)."""
+    corrupt_step(sqlite_env, "ada", "play", time_on_task_ms=-5)
+    assert sqlite_env.service().repair(ORG, "ada", "a1", repair_id="fix-1").repaired
+    statement = (
+        "UPDATE corrections SET body = '{}'"
+        if verb == "UPDATE"
+        else "DELETE FROM corrections"
+    )
+    with raw_sql(sqlite_env) as conn:
+        assert conn.execute("SELECT count(*) FROM corrections").fetchone()[0] == 1
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute(statement)
+        assert conn.execute("SELECT count(*) FROM corrections").fetchone()[0] == 1
+
+
+# -- corrupt rows on the normal path --------------------------------------------------
+
+
+def test_a_corrupt_row_gives_the_typed_error_and_stores_nothing(
+    sqlite_env: Env,
+) -> None:
+    """An attempt meeting a corrupt stored row raises CorruptRecordError naming
+    the row and field; nothing of the attempt is stored; after the repair the
+    same attempt is applied."""
+    env = sqlite_env
+    corrupt_step(env, "ada", "play", time_on_task_ms=-5)
+    attempt = play("t9", "ada", "play", 85, day(5))
+    with pytest.raises(CorruptRecordError) as raised:
+        env.tracking.apply(ORG, attempt)
+    error = raised.value
+    assert (error.table, error.key) == ("step_progress", (ORG, "ada", "a1", "play"))
+    assert (error.student_id, error.assignment_id, error.field) == (
+        "ada",
+        "a1",
+        "time_on_task_ms",
+    )
+    assert not error.retryable
+    with env.store.unit_of_work() as uow:
+        assert not uow.commands.contains(ORG, "t9")
+        assert [
+            a.attempt_id for a in uow.attempts.for_assignment(ORG, "ada", "a1")
+        ] == [
+            "t1",
+            "t2",
+        ]
+    assert error.student_id is not None
+    assert error.assignment_id is not None
+    outcome = env.service().repair(
+        ORG, error.student_id, error.assignment_id, repair_id="fix-t9"
+    )
+    assert outcome.repaired
+    assert env.tracking.apply(ORG, attempt).applied
+    assert env.state("ada").steps["play"].time_on_task_ms == 240_000
+
+
+def test_a_row_filed_under_another_key_is_corrupt(sqlite_env: Env) -> None:
+    """A step row whose record names another step raises CorruptRecordError."""
+    corrupt_step(sqlite_env, "ada", "play", step_id="quiz")
+    with pytest.raises(CorruptRecordError) as raised:
+        sqlite_env.tracking.apply(ORG, play("t9", "ada", "play", 85, day(5)))
+    assert raised.value.field == "step_id"
+
+
+def test_a_student_with_a_corrupt_row_is_left_for_repair(sqlite_env: Env) -> None:
+    """A migration meeting a corrupt record migrates the others, reports the
+    student as failed, and migrates them on the next call after a repair."""
+    env = sqlite_env
+    corrupt_step(env, "bo", "learn", passed=False)
+    report = env.service().migrate(ORG, V2, migration_id="m1")
+    assert (report.changed, report.failed) == (("ada",), ("bo",))
+    assert env.service().repair(ORG, "bo", "a1", repair_id="fix-bo").repaired
+    resumed = env.service().migrate(ORG, V2, migration_id="m1")
+    assert (resumed.changed, resumed.done_before, resumed.failed) == (
+        ("bo",),
+        ("ada",),
+        (),
+    )
+    bo = env.state("bo", V2)
+    assert bo.steps["cake-v2"].completion_source is CompletionSource.FRESH_ATTEMPT
+    assert (
+        check_assignment(
+            unstructure(bo.assignment),
+            V2,
+            [unstructure(s) for s in bo.steps.values()],
+            student_id="bo",
+        )
+        == ()
+    )
+
+
+# -- the audit after changes ---------------------------------------------------------
+
+
+def test_records_carried_to_a_new_step_id_agree_with_the_log(env: Env) -> None:
+    """After a migration renames a step, its carried record still agrees with
+    the attempt log (kept under the old id): the audit finds nothing, before
+    and after more play, a rollback and play on the restored step."""
+
+    def audit() -> int:
+        return audit_organization(
+            env.store, env.catalog, ORG, as_of=env.clock.now(), repair=True
+        ).found
+
+    env.service().migrate(ORG, V2, migration_id="m1")
+    assert audit() == 0
+    env.tracking.apply(ORG, play("t5", "ada", "cake-v2", 70, day(5)))
+    assert env.state("ada", V2).steps["cake-v2"].attempt_count == 2
+    assert audit() == 0
+    env.clock.set(day(6))
+    env.service().rollback(ORG, "a1", change_id="m1", rollback_id="r1")
+    env.tracking.apply(ORG, play("t6", "ada", "play", 90, day(6)))
+    assert env.state("ada").steps["play"].attempt_count == 2
+    assert audit() == 0
+
+
+# -- laws -----------------------------------------------------------------------------
+
+
+@settings(max_examples=20)
+@given(
+    scores=st.lists(
+        st.tuples(st.sampled_from(["learn", "play", "quiz"]), st.integers(0, 100)),
+        max_size=6,
+    )
+)
+def test_migrate_then_roll_back_is_the_identity(
+    scores: list[tuple[str, int]],
+) -> None:
+    """For any history, migrating and rolling back through the service leaves
+    every record of the students as it was (rule 6)."""
+    store, catalog, clock = InMemoryStore(), InMemoryCatalog(), FixedClock(day(3))
+    catalog.add_assignment(ORG, V1)
+    catalog.add_sequence(ORG, SEQUENCE)
+    attempts = [
+        play(f"t{i}", "ada", step_id, score, day(1) + timedelta(hours=i))
+        for i, (step_id, score) in enumerate(scores)
+    ]
+    ProgressService(store.unit_of_work, catalog, clock).apply_many(ORG, attempts)
+    env = Env(kind="memory", store=store, catalog=catalog, clock=clock)
+    before = env.state("ada")
+    service = env.service()
+    service.migrate(ORG, V2, migration_id="m1")
+    service.rollback(ORG, "a1", change_id="m1", rollback_id="r1")
+    after = env.state("ada")
+    assert {k: after.steps[k] for k in before.steps} == before.steps
+    report = audit_organization(store, catalog, ORG, as_of=day(5), repair=False)
+    assert report.found == 0
+    assert after.assignment == before.assignment
+    assert after.sequence == before.sequence
