@@ -27,7 +27,7 @@ unit: $(STAMP)
 	$(BIN)/pytest
 
 demo: $(STAMP)
-	$(BIN)/python -m mlc_progress.demo
+	$(BIN)/mlc-progress demo
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
