@@ -26,7 +26,15 @@ from mlc_progress.adapters import SQLiteStore
 from mlc_progress.adapters.sqlite import APPEND_ONLY_TABLES, MIGRATIONS
 from mlc_progress.testing import strategies as gen
 
-from .test_service_support import ORG, attempt, dump, make_adapter, override, structure
+from .test_service_support import (
+    ORG,
+    OVERRIDER,
+    attempt,
+    dump,
+    make_adapter,
+    override,
+    structure,
+)
 
 
 @pytest.fixture
@@ -167,7 +175,7 @@ def test_append_only_tables_refuse_update_and_delete(
     with make_adapter("sqlite", tmp_path) as adapter:
         service = adapter.service()
         service.apply(ORG, attempt("t1", score=90.0))
-        service.apply(ORG, override("c1", step_id="s2"))
+        service.apply(ORG, override("c1", step_id="s2"), actor=OVERRIDER)
         service.relay_events(ORG, _Discard())
         with raw(adapter.store) as conn:
             column = conn.execute(f"PRAGMA table_info({table})").fetchone()[1]

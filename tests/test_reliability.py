@@ -32,6 +32,7 @@ from .test_service_support import (
     ADAPTERS,
     NOW,
     ORG,
+    OVERRIDER,
     Adapter,
     FaultyStore,
     attempt,
@@ -226,7 +227,7 @@ def _prepared(kind: str, folder: Path) -> Adapter:
     adapter = Adapter(kind, folder)
     service = adapter.service()
     service.apply(ORG, attempt("t1", score=40.0))
-    service.apply(ORG, override("c1", step_id="s3"))
+    service.apply(ORG, override("c1", step_id="s3"), actor=OVERRIDER)
     return adapter
 
 

@@ -38,6 +38,7 @@ from .test_service_support import (
     ADAPTERS,
     NOW,
     ORG,
+    OVERRIDER,
     Adapter,
     FaultyStore,
     attempt,
@@ -125,7 +126,7 @@ def test_versions_go_up_with_each_change(adapter: Adapter) -> None:
 def test_a_teacher_override_leaves_an_audit_entry(adapter: Adapter) -> None:
     """An override completes the step as teacher_override and stores the audit
     entry with actor and reason (D8)."""
-    outcome = adapter.service().apply(ORG, override("c1"))
+    outcome = adapter.service().apply(ORG, override("c1"), actor=OVERRIDER)
     step = adapter.service().steps(ORG, "u1", "a1")["s1"]
     assert step.state is StepState.COMPLETE
     assert step.completion_source is CompletionSource.TEACHER_OVERRIDE

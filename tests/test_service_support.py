@@ -27,6 +27,7 @@ from mlc_progress import (
     StepDefinition,
     StorageError,
 )
+from mlc_progress._permissions import Actor, Role
 from mlc_progress._ports import Store, UnitOfWork
 from mlc_progress._service import ProgressService
 from mlc_progress.adapters import (
@@ -106,6 +107,11 @@ def start(
         started_at=at,
         session_id="x1",
     )
+
+
+#: Who the ``override`` commands name: allowed everywhere, since these are
+#: tests of storage; tests/test_service_authorization.py tests permissions.
+OVERRIDER = Actor(actor_id="teacher-1", role=Role.SYSTEM_ADMIN, organization_id=ORG)
 
 
 def override(

@@ -32,6 +32,7 @@ from mlc_progress.adapters import InMemoryEventSink
 from .test_service_support import (
     NOW,
     ORG,
+    OVERRIDER,
     Adapter,
     attempt,
     dump,
@@ -165,7 +166,7 @@ class AdapterAgreement(RuleBasedStateMachine):
         command = override(
             f"c{self.serial}", student_id=student, step_id=step, at=self.now
         )
-        self.both(lambda s: s.apply(ORG, command))
+        self.both(lambda s: s.apply(ORG, command, actor=OVERRIDER))
 
     @rule(minutes=st.integers(min_value=1, max_value=3 * 24 * 60))
     def time_passes(self, minutes: int) -> None:

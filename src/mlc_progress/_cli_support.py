@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,6 +51,17 @@ from ._errors import (
 from ._events import StudentAtRiskDetected
 from ._history import AssignmentRecords
 from ._pacing import utc_argument
+from ._permissions import (
+    Action,
+    Actor,
+    PermissionDeniedError,
+    Resource,
+    ResourceKind,
+    Role,
+    access_log_entry,
+    authorize,
+    command_action,
+)
 from ._policy import DEFAULT_POLICY, Policy
 from ._ports import Clock, Enrollment
 from ._risk import RiskState
@@ -91,6 +103,7 @@ __all__ = [
     "COMMAND_LINE_TYPES",
     "DEMO_DAY",
     "LINE_TYPES",
+    "LOCAL_ADMIN_ID",
     "BadLine",
     "ClassList",
     "ClassRoster",
@@ -100,14 +113,18 @@ __all__ = [
     "ParsedLine",
     "Rollup",
     "RosterStudent",
+    "actor_from_classes",
+    "authorize_report",
     "build_demo",
     "class_view",
     "demo_classes",
     "demo_organization",
     "ingest",
     "organization_view",
+    "parse_as",
     "parse_line",
     "parse_lines",
+    "report_reads",
     "rollup",
     "run_batch",
     "student_view",
@@ -230,6 +247,142 @@ class ClassList:
             students={s.student_id: s.name for c in self.classes for s in c.students},
             classes={c.class_id: c.name for c in self.classes},
         )
+
+
+# -- who acts: actors from the class list (D19) ------------------------------------
+
+#: The actor id of the default actor of ``report``: the organization's admin
+#: acting locally, on the machine that holds the database.
+LOCAL_ADMIN_ID = "local-admin"
+
+
+def actor_from_classes(classes: ClassList, role: Role | str, actor_id: str) -> Actor:
+    """The actor ``actor_id`` acting as ``role`` in the class list's
+    organization: a teacher teaches the classes naming them ``teacher_id``;
+    a student attends the classes listing them; other roles get no classes.
+
+    >>> c = ClassList(organization_id="o").with_class(ClassRoster(
+    ...     class_id="c1", name="Class 5", teacher_id="t1",
+    ...     students=(RosterStudent(student_id="u1", name="Ada"),)))
+    >>> actor_from_classes(c, "teacher", "t1").class_ids
+    ('c1',)
+    """
+    if role == Role.TEACHER:
+        taught = tuple(k.class_id for k in classes.classes if k.teacher_id == actor_id)
+    elif role == Role.STUDENT:
+        taught = classes.classes_of(actor_id)
+    else:
+        taught = ()
+    return Actor(
+        actor_id=actor_id,
+        role=role,
+        organization_id=classes.organization_id,
+        class_ids=taught,
+    )
+
+
+def parse_as(text: str | None, classes: ClassList) -> Actor:
+    """The actor of ``--as ROLE:ID``; without it, the organization's admin
+    acting locally (:data:`LOCAL_ADMIN_ID`). An unknown role is kept, and
+    denied by ``authorize``.
+
+    >>> parse_as(None, ClassList(organization_id="o")).role
+    <Role.ADMIN: 'admin'>
+    >>> parse_as("student:u1", ClassList(organization_id="o")).actor_id
+    'u1'
+    """
+    if text is None:
+        return actor_from_classes(classes, Role.ADMIN, LOCAL_ADMIN_ID)
+    role, sep, actor_id = text.partition(":")
+    if not sep or not role or not actor_id:
+        raise InvalidInputError("as", text, "ROLE:ID, such as teacher:t1")
+    return actor_from_classes(classes, role, actor_id)
+
+
+def report_reads(
+    actor: Actor,
+    classes: ClassList,
+    scope: str,
+    identifier: str,
+    *,
+    view: str = "student",
+    export: bool = False,
+) -> tuple[tuple[Action, Resource], ...]:
+    """Every (action, resource) a report needs allowed, after the table of
+    docs/howto-views.md: a student's dashboard is ``read_own_progress`` to
+    the student, ``read_organization`` to an admin and ``read_class`` to
+    others; the teacher's detail is ``read_class`` and ``read_history``; the
+    parent's letter ``read_summary``; a class ``read_class``; an
+    organization ``read_organization``; writing to a file also
+    ``export_reports`` (D19).
+
+    >>> c = ClassList(organization_id="o")
+    >>> [a.value for a, _ in report_reads(parse_as("student:u1", c), c,
+    ...                                   "student", "u1")]
+    ['read_own_progress']
+    """
+    org = classes.organization_id
+    reads: list[tuple[Action, Resource]] = []
+    if scope == "student":
+        of = Resource.of_student(
+            ResourceKind.SUMMARY,
+            organization_id=org,
+            student_id=identifier,
+            class_ids=classes.classes_of(identifier),
+        )
+        shown = of
+        if view == "teacher":
+            shown = attrs.evolve(of, kind=ResourceKind.ASSIGNMENT)
+            reads.append((Action.READ_CLASS, shown))
+            reads.append(
+                (Action.READ_HISTORY, attrs.evolve(of, kind=ResourceKind.SNAPSHOT))
+            )
+        elif view == "parent":
+            reads.append((Action.READ_SUMMARY, of))
+        elif actor.role == Role.STUDENT:
+            reads.append((Action.READ_OWN_PROGRESS, of))
+        elif actor.role == Role.ADMIN:
+            reads.append((Action.READ_ORGANIZATION, of))
+        else:
+            reads.append((Action.READ_CLASS, of))
+    elif scope == "class":
+        shown = Resource.of_class(organization_id=org, class_id=identifier)
+        reads.append((Action.READ_CLASS, shown))
+    else:
+        shown = Resource.of_organization(organization_id=identifier)
+        reads.append((Action.READ_ORGANIZATION, shown))
+    if export:
+        reads.append((Action.EXPORT_REPORTS, shown))
+    return tuple(reads)
+
+
+def authorize_report(
+    db: Database,
+    actor: Actor,
+    reads: Iterable[tuple[Action, Resource]],
+    *,
+    now: datetime,
+) -> None:
+    """Ask :func:`authorize` for each read; at the first denial append the
+    decision to the access log and raise :class:`PermissionDeniedError`
+    (D19). Allowed reads are not logged."""
+    for action, resource in reads:
+        decision = authorize(actor, action, resource)
+        if decision.allowed:
+            continue
+        entry = access_log_entry(
+            actor,
+            action,
+            resource,
+            decision,
+            entry_id=f"access-{uuid.uuid4().hex}",
+            occurred_at=now,
+        )
+        uow = db.store.unit_of_work()
+        with uow:
+            uow.access_log.append(resource.organization_id, entry)
+            uow.commit()
+        raise PermissionDeniedError(actor.actor_id, action.value, decision)
 
 
 # -- the database file -----------------------------------------------------------------
@@ -713,6 +866,16 @@ def ingest(
                 count(outcome.applied)
         pending.clear()
 
+    def apply_as_named(line: int, command: Command) -> None:
+        # A person's command acts as the teacher it names, whose classes
+        # come from the class list, never from the line (D19).
+        named = str(getattr(command, "actor_id", ""))
+        actor = actor_from_classes(db.classes(organization_id), Role.TEACHER, named)
+        try:
+            count(service.apply(organization_id, command, actor=actor).applied)
+        except (InvalidInputError, NotFoundError, PermissionDeniedError) as exc:
+            bad.append(BadLine(line=line, error=_message(exc)))
+
     for parsed in parse_lines(lines):
         counts["lines"] += 1
         if isinstance(parsed, BadLine):
@@ -720,6 +883,10 @@ def ingest(
             continue
         item = parsed.item
         if not isinstance(item, AssignmentStructure | SequenceStructure | ClassRoster):
+            if command_action(item) is not None:
+                flush()
+                apply_as_named(parsed.line, item)
+                continue
             pending.append((parsed.line, item))
             if len(pending) >= chunk_size:
                 flush()

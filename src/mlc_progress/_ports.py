@@ -23,6 +23,9 @@ The batch runner (:func:`~mlc_progress._batch_runner.run_batch`) also needs
 the organization's roster (:class:`Roster`), each student's at-risk state
 (:class:`RiskStore`) and the progress of its jobs (:class:`BatchJobStore`),
 reached through a :class:`BatchUnitOfWork` of a :class:`BatchStore`.
+The service's authorization logs its decisions to an :class:`AccessLog`,
+reached through an :class:`AuthorizedUnitOfWork` of an
+:class:`AuthorizedStore` (D19).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from ._enums import ScopeType
 from ._errors import InvalidInputError
 from ._events import Destination, Event
 from ._inconsistency import CorrectionRecord
+from ._permissions import AccessLogEntry
 from ._reconciliation_commands import (
     ChangeAssignment,
     ReconcileStudent,
@@ -69,8 +73,11 @@ from ._telemetry import MetricsSink
 __all__ = [
     "COMMAND_TYPES",
     "LOGGED_COMMAND_TYPES",
+    "AccessLog",
     "AttemptLog",
     "AuditLog",
+    "AuthorizedStore",
+    "AuthorizedUnitOfWork",
     "BatchJobProgress",
     "BatchJobStore",
     "BatchStore",
@@ -717,6 +724,45 @@ class EditableCatalog(StructureCatalog, Protocol):
     def add_assignment(
         self, organization_id: str, structure: AssignmentStructure
     ) -> None: ...
+
+
+# -- authorization: the access log (issue 7) ----------------------------------------
+
+
+class AccessLog(Protocol):
+    """Port: the access decisions the service logs (D19), append-only.
+
+    The service appends one :class:`~mlc_progress._permissions.AccessLogEntry`
+    per denied command and per denied report, under the organization whose
+    data was asked for. ``append`` of an ``entry_id`` already stored raises
+    :class:`ConflictError` and keeps the original. ``entries`` returns the
+    organization's entries in the order they were appended; with
+    ``student_id``, only those about that student. Nothing is ever updated
+    or deleted.
+    """
+
+    def append(self, organization_id: str, entry: AccessLogEntry) -> None: ...
+
+    def entries(
+        self, organization_id: str, *, student_id: str | None = None
+    ) -> tuple[AccessLogEntry, ...]: ...
+
+
+class AuthorizedUnitOfWork(UnitOfWork, Protocol):
+    """Port: a :class:`UnitOfWork` that also reaches the access log and the
+    roster (the student's classes, which a teacher's grant depends on)."""
+
+    @property
+    def access_log(self) -> AccessLog: ...
+    @property
+    def roster(self) -> Roster: ...
+
+
+class AuthorizedStore(Protocol):
+    """A storage adapter whose units of work log access decisions. The
+    in-memory and SQLite adapters are both."""
+
+    def unit_of_work(self) -> AuthorizedUnitOfWork: ...
 
 
 class EventSink(Protocol):

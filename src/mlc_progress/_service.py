@@ -5,29 +5,51 @@
 unit of work, applies the command, and stores the changed records, the
 command-log entry, the attempt, the snapshots, the audit entries and the
 events (in the outbox) atomically. The clock is read here and nowhere else.
+
+Every person's command is authorized first (D19): the service builds the
+resource from what it stores (the student's classes from the roster), asks
+:func:`~mlc_progress._permissions.authorize`, and on a denial stores nothing
+of the command, appends the decision to the access log in a transaction of
+its own and raises :class:`~mlc_progress._permissions.PermissionDeniedError`.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TypeVar
 
 from . import _validate as v
-from ._commands import Command, command_id_of
+from ._commands import ArchiveAssignment, Command, command_id_of
 from ._errors import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
     StorageError,
 )
+from ._permissions import RULE as _D19
+from ._permissions import (
+    AccessLogEntry,
+    Action,
+    Actor,
+    Decision,
+    PermissionDeniedError,
+    Resource,
+    ResourceKind,
+    access_log_entry,
+    authorize,
+    command_action,
+)
 from ._policy import DEFAULT_POLICY, Policy
 from ._ports import (
+    AccessLog,
     Clock,
     CommandLog,
     CommandRecord,
     EventSink,
     OutboxEntry,
+    Roster,
     StructureCatalog,
     UnitOfWork,
 )
@@ -43,6 +65,60 @@ T = TypeVar("T")
 
 # The snapshot scopes the spec's snapshot_creation_time_ms metric names.
 _METRIC_SCOPES = frozenset({"step", "assignment", "sequence"})
+
+
+# The kind of resource each person's action writes (or, for a review, reads).
+_ACTION_KINDS = {
+    Action.OVERRIDE: ResourceKind.STEP,
+    Action.ADJUST_TARGET: ResourceKind.STEP,
+    Action.EXTEND_DEADLINE: ResourceKind.ASSIGNMENT,
+    Action.READ_CLASS: ResourceKind.ASSIGNMENT,
+}
+
+
+class _Denied(Exception):
+    """Raised inside a transaction to leave it without storing anything; the
+    service then logs ``entry`` in a transaction of its own and raises
+    ``error``."""
+
+    def __init__(self, entry: AccessLogEntry, error: PermissionDeniedError) -> None:
+        super().__init__(str(error))
+        self.entry = entry
+        self.error = error
+
+
+def _access_decision(
+    command: Command, actor: Actor | None, resource: Resource
+) -> tuple[Action | str, Decision]:
+    """The action ``command`` needs and the decision on it (D19).
+
+    A person's command needs an actor, named by the command as its
+    ``actor_id``; a system command needs none, and one given anyway may only
+    touch the actor's own records (``read_own_progress``: a student recording
+    their own attempt). Archiving is the host's (D14): never with an actor.
+    """
+    action = command_action(command)
+    if actor is None:
+        return action or Action.READ_OWN_PROGRESS, Decision(
+            allowed=False,
+            reason="a person's command needs an actor",
+            rule=f"{_D19}: deny by default",
+        )
+    if action is None:
+        if isinstance(command, ArchiveAssignment):
+            return "archive_assignment", Decision(
+                allowed=False,
+                reason="archiving is the host's (D14): apply it without an actor",
+                rule=f"{_D19}: deny by default",
+            )
+        action = Action.READ_OWN_PROGRESS
+    elif getattr(command, "actor_id", None) != actor.actor_id:
+        return action, Decision(
+            allowed=False,
+            reason="the command names another actor",
+            rule=f"{_D19}: a person acts, and is audited, as themself",
+        )
+    return action, authorize(actor, action, resource)
 
 
 class _SeenIn:
@@ -125,25 +201,35 @@ class ProgressService:
 
     # -- commands -------------------------------------------------------------------
 
-    def apply(self, organization_id: str, command: Command) -> Outcome:
+    def apply(
+        self, organization_id: str, command: Command, *, actor: Actor | None = None
+    ) -> Outcome:
         """Apply one command in one transaction and return its outcome.
 
         An id already applied gives ``applied=False`` and stores nothing (D3).
-        Raises :class:`InvalidInputError` or :class:`NotFoundError` for a
-        command that does not fit (nothing stored), and :class:`ConflictError`
-        or :class:`StorageError` when storage keeps failing.
+        A person's command (override, target, deadline, review) needs the
+        ``actor`` it names, allowed by :func:`authorize` (D19); a denial
+        stores nothing of the command, logs the decision and raises
+        :class:`PermissionDeniedError`. Raises :class:`InvalidInputError` or
+        :class:`NotFoundError` for a command that does not fit (nothing
+        stored), and :class:`ConflictError` or :class:`StorageError` when
+        storage keeps failing.
         """
-        return self.apply_many(organization_id, (command,))[0]
+        return self.apply_many(organization_id, (command,), actor=actor)[0]
 
     def apply_many(
-        self, organization_id: str, commands: Iterable[Command]
+        self,
+        organization_id: str,
+        commands: Iterable[Command],
+        *,
+        actor: Actor | None = None,
     ) -> tuple[Outcome, ...]:
         """Apply ``commands`` in order in one transaction: all or nothing.
 
         Later commands see what earlier ones changed. When one command is
-        refused, nothing of the batch is stored, and the error carries a note
-        naming the command's position and id. Use it for throughput: one
-        commit for many attempts.
+        refused, or denied to ``actor``, nothing of the batch is stored, and
+        the error carries a note naming the command's position and id. Use
+        it for throughput: one commit for many attempts.
         """
         v.check_id_value("organization_id", organization_id)
         batch = tuple(commands)
@@ -152,17 +238,78 @@ class ProgressService:
             outcomes = []
             for index, command in enumerate(batch):
                 try:
+                    self._authorize(uow, organization_id, command, actor, now)
                     outcomes.append(self._apply_one(uow, organization_id, command, now))
-                except (InvalidInputError, NotFoundError) as exc:
+                except (InvalidInputError, NotFoundError, _Denied) as exc:
                     if len(batch) > 1:
-                        exc.add_note(
+                        note = (
                             f"command {index} ({command_id_of(command)!r}) of the"
                             " batch; nothing of the batch was stored"
                         )
+                        (exc.error if isinstance(exc, _Denied) else exc).add_note(note)
                     raise
             return tuple(outcomes)
 
-        return self._transact(work)
+        try:
+            return self._transact(work)
+        except _Denied as denied:
+            self._log_denial(denied)
+            raise denied.error from None
+
+    # -- authorization --------------------------------------------------------------
+
+    def _authorize(
+        self,
+        uow: UnitOfWork,
+        organization_id: str,
+        command: Command,
+        actor: Actor | None,
+        now: datetime,
+    ) -> None:
+        """Raise :class:`_Denied` unless ``actor`` may apply ``command``."""
+        if actor is None and command_action(command) is None:
+            return  # the system's own command (D19: attempts come from games)
+        roster: Roster | None = getattr(uow, "roster", None)
+        enrolled = roster.get(organization_id, command.student_id) if roster else None
+        action = command_action(command)
+        resource = Resource.of_student(
+            ResourceKind.STEP if action is None else _ACTION_KINDS[action],
+            organization_id=organization_id,
+            student_id=command.student_id,
+            class_ids=enrolled.record.class_ids if enrolled else (),
+        )
+        asked, decision = _access_decision(command, actor, resource)
+        if decision.allowed:
+            return
+        who = actor or Actor(
+            actor_id=str(getattr(command, "actor_id", None) or "unknown"),
+            role="none",
+            organization_id=organization_id,
+        )
+        entry = access_log_entry(
+            who,
+            asked,
+            resource,
+            decision,
+            entry_id=f"access-{uuid.uuid4().hex}",
+            occurred_at=now,
+        )
+        raise _Denied(entry, PermissionDeniedError(who.actor_id, str(asked), decision))
+
+    def _log_denial(self, denied: _Denied) -> None:
+        """Append a denial to the access log in its own transaction, when the
+        store has one; otherwise say so on the error (D19)."""
+        entry = denied.entry
+
+        def log(uow: UnitOfWork, now: datetime) -> bool:
+            access: AccessLog | None = getattr(uow, "access_log", None)
+            if access is None:
+                return False
+            access.append(entry.organization_id, entry)
+            return True
+
+        if not self._transact(log):
+            denied.error.add_note("not logged: the store has no access log")
 
     def _apply_one(
         self, uow: UnitOfWork, organization_id: str, command: Command, now: datetime

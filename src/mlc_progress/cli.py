@@ -513,6 +513,15 @@ def ingest(
     help="Sort a class's rows.",
 )
 @click.option("--descending", is_flag=True, help="Sort in descending order.")
+@click.option(
+    "--as",
+    "acting_as",
+    metavar="ROLE:ID",
+    default=None,
+    help="Who asks, e.g. teacher:t1 or student:u1; teachers teach, students"
+    " attend, their classes in the class list (default: the organization's"
+    f" admin acting locally, {support.LOCAL_ADMIN_ID}).",
+)
 @_as_of_option("The time the report is computed at (default: now).")
 def report(
     scope: str,
@@ -525,17 +534,30 @@ def report(
     role: str,
     sort: str | None,
     descending: bool,
+    acting_as: str | None,
     as_of: datetime | None,
 ) -> None:
     """Print a student, class or organization report as text, JSON or a
     self-contained HTML page. IDENTIFIER is the student or class id (for an
-    organization: its id, default --org)."""
+    organization: its id, default --org). The read is authorized first
+    (D19); a denial is logged and exits 1."""
     policy = _policy(policy_file)
     now = _now(as_of)
     if scope != "organization" and not identifier:
         raise click.UsageError(f"report {scope} needs the {scope}'s id")
     view: View
     with support.Database(db) as database:
+        classes = database.classes(org)
+        actor = support.parse_as(acting_as, classes)
+        reads = support.report_reads(
+            actor,
+            classes,
+            scope,
+            identifier or org,
+            view=role,
+            export=out is not None,
+        )
+        support.authorize_report(database, actor, reads, now=now)
         if scope == "student":
             assert identifier is not None
             view = support.student_view(

@@ -23,6 +23,7 @@ from .._enums import ScopeType
 from .._errors import ConflictError, InvalidInputError, NotFoundError, StorageError
 from .._events import Destination, Event
 from .._inconsistency import CorrectionRecord
+from .._permissions import AccessLogEntry
 from .._ports import (
     BatchJobProgress,
     CommandRecord,
@@ -79,6 +80,9 @@ class _Tables:
         # Correction records of repairs (D18), append-only.
         self.correction_ids: set[tuple[str, str]] = set()
         self.corrections: dict[str, list[CorrectionRecord]] = {}
+        # Access decisions (D19), append-only.
+        self.access_ids: set[tuple[str, str]] = set()
+        self.access: dict[str, list[AccessLogEntry]] = {}
 
 
 class InMemoryStore:
@@ -117,6 +121,7 @@ class InMemoryUnitOfWork:
         self.jobs = _Jobs(self)
         self.corrections = _Corrections(self)
         self.raw = _Raw(self)
+        self.access_log = _AccessLog(self)
         self._reset()
 
     def _reset(self) -> None:
@@ -137,6 +142,7 @@ class InMemoryUnitOfWork:
         self._events: list[tuple[str, Event]] = []
         self._deliveries: dict[tuple[str, str], datetime] = {}
         self._corrections: list[tuple[str, CorrectionRecord]] = []
+        self._access: list[tuple[str, AccessLogEntry]] = []
         # Ids appended by this transaction, per log, to refuse duplicates.
         self._appended: set[tuple[str, str, str]] = set()
 
@@ -215,6 +221,9 @@ class InMemoryUnitOfWork:
                 raise ConflictError(
                     f"correction_id={correction.correction_id!r} is stored"
                 )
+        for org, access in self._access:
+            if (org, access.entry_id) in t.access_ids:
+                raise ConflictError(f"entry_id={access.entry_id!r} is logged")
 
     def _apply(self, t: _Tables) -> None:
         for group, writes in self._step_writes.items():
@@ -254,6 +263,9 @@ class InMemoryUnitOfWork:
         for org, correction in self._corrections:
             t.correction_ids.add((org, correction.correction_id))
             t.corrections.setdefault(org, []).append(correction)
+        for org, access in self._access:
+            t.access_ids.add((org, access.entry_id))
+            t.access.setdefault(org, []).append(access)
         for key, when in self._deliveries.items():
             if key in t.event_ids:
                 t.deliveries.setdefault(key, when)
@@ -766,6 +778,36 @@ class _Corrections:
     ) -> tuple[CorrectionRecord, ...]:
         return tuple(
             c for c in self.entries(organization_id) if c.student_id == student_id
+        )
+
+
+class _AccessLog:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def append(self, organization_id: str, entry: AccessLogEntry) -> None:
+        uow = self._uow
+        uow.check()
+        key = (organization_id, entry.entry_id)
+        with uow._store._lock:
+            taken = key in uow._store._tables.access_ids
+        if taken or ("access", *key) in uow._appended:
+            raise ConflictError(f"entry_id={entry.entry_id!r} is logged")
+        uow._appended.add(("access", *key))
+        uow._access.append((organization_id, entry))
+
+    def entries(
+        self, organization_id: str, *, student_id: str | None = None
+    ) -> tuple[AccessLogEntry, ...]:
+        uow = self._uow
+        uow.check()
+        with uow._store._lock:
+            committed = list(uow._store._tables.access.get(organization_id, ()))
+        mine = [e for o, e in uow._access if o == organization_id]
+        return tuple(
+            e
+            for e in (*committed, *mine)
+            if student_id is None or e.student_id == student_id
         )
 
 

@@ -35,6 +35,7 @@ from .._enums import ScopeType
 from .._errors import ConflictError, InvalidInputError, NotFoundError, StorageError
 from .._events import Event
 from .._inconsistency import CorrectionRecord
+from .._permissions import AccessLogEntry
 from .._ports import (
     LOGGED_COMMAND_TYPES,
     BatchJobProgress,
@@ -205,11 +206,24 @@ _SCHEMA_CORRECTIONS = (
     *_append_only("corrections"),
 )
 
+# The access decisions of the service and the reports (D19): append-only,
+# with the abort triggers; the rowid keeps the order of appends.
+_SCHEMA_ACCESS = (
+    """CREATE TABLE access_log (
+        organization_id TEXT NOT NULL, entry_id TEXT NOT NULL,
+        student_id TEXT, occurred_at TEXT NOT NULL, body TEXT NOT NULL,
+        PRIMARY KEY (organization_id, entry_id)
+    )""",
+    "CREATE INDEX access_log_by_student ON access_log (organization_id, student_id)",
+    *_append_only("access_log"),
+)
+
 #: The schema, as numbered migrations; a database records those it applied.
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "progress records, logs, outbox and catalog", _SCHEMA_1),
     (2, "roster, at-risk states, dismissal statistics and batch jobs", _SCHEMA_2),
     (3, "correction records of repairs", _SCHEMA_CORRECTIONS),
+    (4, "the access log of authorization decisions", _SCHEMA_ACCESS),
 )
 
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
@@ -542,6 +556,7 @@ class SQLiteUnitOfWork:
         self.jobs = _Jobs(self)
         self.corrections = _Corrections(self)
         self.raw = _Raw(self)
+        self.access_log = _AccessLog(self)
 
     def __enter__(self) -> Self:
         if self._conn is not None:
@@ -1290,6 +1305,45 @@ class _Corrections:
             "reading correction records",
         ).fetchall()
         return tuple(uow._decode(CorrectionRecord, body) for (body,) in rows)
+
+
+class _AccessLog:
+    def __init__(self, uow: SQLiteUnitOfWork) -> None:
+        self._uow = uow
+
+    def append(self, organization_id: str, entry: AccessLogEntry) -> None:
+        try:
+            self._uow._run(
+                "INSERT INTO access_log VALUES (?, ?, ?, ?, ?)",
+                (
+                    organization_id,
+                    entry.entry_id,
+                    entry.student_id,
+                    entry.occurred_at.isoformat(),
+                    _encode(entry),
+                ),
+                "appending to the access log",
+            )
+        except ConflictError:
+            raise ConflictError(
+                f"entry_id={entry.entry_id!r} is already in the access log"
+            ) from None
+
+    def entries(
+        self, organization_id: str, *, student_id: str | None = None
+    ) -> tuple[AccessLogEntry, ...]:
+        uow = self._uow
+        if student_id is None:
+            sql = "SELECT body FROM access_log WHERE organization_id = ? ORDER BY rowid"
+            params: tuple[str, ...] = (organization_id,)
+        else:
+            sql = (
+                "SELECT body FROM access_log WHERE organization_id = ?"
+                " AND student_id = ? ORDER BY rowid"
+            )
+            params = (organization_id, student_id)
+        rows = uow._run(sql, params, "reading the access log").fetchall()
+        return tuple(uow._decode(AccessLogEntry, body) for (body,) in rows)
 
 
 def _raw_body(body: str) -> Any:

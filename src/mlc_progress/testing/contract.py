@@ -13,9 +13,10 @@ make your adapter; pytest then runs every guarantee of the ports against it::
 (its unit of work and every repository); :class:`BatchStoreContract` checks
 the ports batch jobs add (:class:`~mlc_progress._ports.BatchStore`: roster,
 at-risk states, job progress, a student's recent attempts);
-:class:`CatalogContract` checks a
-:class:`~mlc_progress._ports.StructureCatalog`. The in-memory and SQLite
-adapters of :mod:`mlc_progress.adapters` pass all three. The base classes are not
+:class:`AccessLogContract` checks the access log of an
+:class:`~mlc_progress._ports.AuthorizedStore`; :class:`CatalogContract`
+checks a :class:`~mlc_progress._ports.StructureCatalog`. The in-memory and SQLite
+adapters of :mod:`mlc_progress.adapters` pass them all. The base classes are not
 named ``Test...``, so pytest collects only your subclasses. Needs the
 ``testing`` extra (pytest).
 """
@@ -56,7 +57,9 @@ from .._events import (
     StudentAtRiskDetected,
 )
 from .._inconsistency import CorrectionRecord, Violation
+from .._permissions import AccessLogEntry
 from .._ports import (
+    AuthorizedStore,
     BatchJobProgress,
     BatchStore,
     BatchUnitOfWork,
@@ -84,6 +87,7 @@ from .._structure import (
 )
 
 __all__ = [
+    "AccessLogContract",
     "BatchStoreContract",
     "CatalogContract",
     "ReconciliationStoreContract",
@@ -1439,3 +1443,111 @@ class ReconciliationStoreContract:
             assert uow.raw.student_ids(ORG) == ("u5",)
             assert uow.raw.assignment_ids(ORG, "u5") == ("a1",)
             assert uow.raw.steps(ORG, "u5", "a1")["s1"].version == 1
+
+
+# -- the access log (issue 7) --------------------------------------------------------
+
+
+def _access(entry_id: str, student_id: str | None = "u1") -> AccessLogEntry:
+    return AccessLogEntry(
+        entry_id=entry_id,
+        occurred_at=T0,
+        actor_id="t9",
+        role="teacher",
+        actor_organization_id=ORG,
+        action="override",
+        resource_kind="step",
+        organization_id=ORG,
+        student_id=student_id,
+        allowed=False,
+        reason="the student is not in a class the actor teaches",
+        rule="D19: teachers read and act on students of classes they teach",
+    )
+
+
+class AccessLogContract:
+    """The guarantees of the access log
+    (:class:`~mlc_progress._ports.AuthorizedStore`): append-only, in append
+    order, per organization, refusing a duplicate id, gone without commit.
+
+    Implement :meth:`make_store` (and :meth:`reopen` when the store
+    persists), as for :class:`RepositoryContract`.
+    """
+
+    def make_store(self, tmp_path: Path) -> AuthorizedStore:
+        """A new, empty store."""
+        raise NotImplementedError("subclasses say how to make their store")
+
+    def reopen(self, store: AuthorizedStore) -> AuthorizedStore:
+        """A store over the same data as ``store`` (default: ``store``)."""
+        return store
+
+    def close(self, store: AuthorizedStore) -> None:
+        """Release ``store`` at the end of a test (default: its ``close()``)."""
+        closer = getattr(store, "close", None)
+        if callable(closer):
+            closer()
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[AuthorizedStore]:
+        self._opened: list[AuthorizedStore] = [self.make_store(tmp_path)]
+        try:
+            yield self._opened[0]
+        finally:
+            for each in reversed(self._opened):
+                self.close(each)
+
+    def test_access_entries_read_back_in_order_per_organization(
+        self, store: AuthorizedStore
+    ) -> None:
+        """Entries read back equal, in append order, filtered by student,
+        never across organizations, also after reopening."""
+        entries = [_access("e2"), _access("e1", student_id="u2"), _access("e3", None)]
+        with store.unit_of_work() as uow:
+            for entry in entries:
+                uow.access_log.append(ORG, entry)
+            uow.commit()
+        reopened = self.reopen(store)
+        if reopened is not store:
+            self._opened.append(reopened)
+        with reopened.unit_of_work() as uow:
+            assert uow.access_log.entries(ORG) == tuple(entries)
+            assert uow.access_log.entries(ORG, student_id="u2") == (entries[1],)
+            assert uow.access_log.entries(OTHER_ORG) == ()
+
+    def test_the_access_log_refuses_a_duplicate_and_keeps_the_first(
+        self, store: AuthorizedStore
+    ) -> None:
+        """Appending an entry id already logged raises ConflictError, in the
+        same transaction or a later one; the first entry stays."""
+        first = _access("e1")
+        with store.unit_of_work() as uow:
+            uow.access_log.append(ORG, first)
+            with pytest.raises(ConflictError):
+                uow.access_log.append(ORG, _access("e1", student_id="u2"))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            with pytest.raises(ConflictError):
+                uow.access_log.append(ORG, _access("e1", student_id="u3"))
+            assert uow.access_log.entries(ORG) == (first,)
+
+    def test_an_access_entry_without_commit_is_not_stored(
+        self, store: AuthorizedStore
+    ) -> None:
+        """An entry appended in a unit of work left without commit is read
+        inside it and gone after it."""
+        with store.unit_of_work() as uow:
+            uow.access_log.append(ORG, _access("e1"))
+            assert len(uow.access_log.entries(ORG)) == 1
+        with store.unit_of_work() as uow:
+            assert uow.access_log.entries(ORG) == ()
+
+    def test_the_access_log_refuses_work_outside_a_transaction(
+        self, store: AuthorizedStore
+    ) -> None:
+        """Using the access log outside ``with`` raises StorageError."""
+        uow = store.unit_of_work()
+        with pytest.raises(StorageError):
+            uow.access_log.entries(ORG)
+        with pytest.raises(StorageError):
+            uow.access_log.append(ORG, _access("e1"))
