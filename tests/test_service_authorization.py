@@ -177,7 +177,7 @@ DENIALS: list[tuple[str, Command, Actor | None, str]] = [
         "an admin overriding",
         override("c1"),
         Actor(actor_id="teacher-1", role=Role.ADMIN, organization_id=ORG),
-        "a admin may not override",
+        "an admin may not override",
     ),
     (
         "a student extending their own deadline",

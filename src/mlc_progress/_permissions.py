@@ -342,7 +342,7 @@ def authorize(actor: Actor, action: Action | str, resource: Resource) -> Decisio
         return _deny(f"{known.value} does not apply to the kind {kind.value!r}")
     scope = _GRANTS[role].get(known)
     if scope is None:
-        return _deny(f"a {role.value} may not {known.value}", _RULES[role])
+        return _deny(f"{_article(role.value)} may not {known.value}", _RULES[role])
     if (
         scope is not _Scope.ANY_ORGANIZATION
         and actor.organization_id != resource.organization_id
@@ -369,7 +369,7 @@ def authorize(actor: Actor, action: Action | str, resource: Resource) -> Decisio
         return _deny("the student is not in a class the actor teaches", _RULES[role])
     return Decision(
         allowed=True,
-        reason=f"a {role.value} may {known.value} on {scope.value}",
+        reason=f"{_article(role.value)} may {known.value} on {scope.value}",
         rule=_RULES[role],
     )
 
@@ -514,3 +514,8 @@ def access_log_entry(
 
 for _cls in (ChildLink, Actor, Resource, Decision, AccessLogEntry):
     attrs.resolve_types(_cls)
+
+
+def _article(noun: str) -> str:
+    """``noun`` with its indefinite article: "an admin", "a teacher"."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
