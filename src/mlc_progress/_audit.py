@@ -22,11 +22,12 @@ from datetime import datetime
 import attrs
 
 from . import _validate as v
-from ._errors import ConflictError, NotFoundError, StorageError
+from ._errors import NotFoundError
 from ._pacing import utc_argument
 from ._policy import DEFAULT_POLICY, Policy
 from ._ports import ReconciliationStore, ReconciliationUnitOfWork, StructureCatalog
 from ._reconciliation_service import GroupRepair, repair_group
+from ._retry import retrying
 from ._serialization import register_enums
 from ._structure import AssignmentStructure
 
@@ -272,28 +273,22 @@ def _repair(
 ) -> GroupRepair:
     """Repair one student assignment in a transaction of its own, reading
     its records again inside it; conflicts and busy storage are retried."""
-    tries = 0
-    while True:
-        try:
-            with store.unit_of_work() as uow:
-                result = repair_group(
-                    uow,
-                    organization_id,
-                    student_id,
-                    assignment_id,
-                    structure,
-                    as_of=as_of,
-                    policy=policy,
-                )
-                uow.commit()
-            return result
-        except ConflictError:
-            if tries >= _RETRIES:
-                raise
-        except StorageError as exc:
-            if not exc.retryable or tries >= _RETRIES:
-                raise
-        tries += 1
+
+    def attempt() -> GroupRepair:
+        with store.unit_of_work() as uow:
+            result = repair_group(
+                uow,
+                organization_id,
+                student_id,
+                assignment_id,
+                structure,
+                as_of=as_of,
+                policy=policy,
+            )
+            uow.commit()
+        return result
+
+    return retrying(attempt, max_retries=_RETRIES)
 
 
 def format_audit_report(report: AuditReport) -> str:

@@ -28,7 +28,7 @@ import attrs
 
 from . import _validate as v
 from ._enums import ScopeType
-from ._errors import ConflictError, InvalidInputError, NotFoundError, StorageError
+from ._errors import InvalidInputError, NotFoundError
 from ._history import AssignmentRecords
 from ._pacing import utc_argument
 from ._policy import DEFAULT_POLICY, Policy
@@ -39,6 +39,7 @@ from ._ports import (
     Enrollment,
     StructureCatalog,
 )
+from ._retry import retrying
 from ._risk import DismissalStats, RiskState
 from ._rollups import (
     ClassSummary,
@@ -348,20 +349,13 @@ def _transact(
     store: BatchStore, max_retries: int, work: Callable[[BatchUnitOfWork], T]
 ) -> T:
     """Run ``work`` in a new unit of work, retrying conflicts and busy
-    storage up to ``max_retries`` times (as the service does)."""
-    tries = 0
-    while True:
-        try:
-            uow = store.unit_of_work()
-            with uow:
-                return work(uow)
-        except ConflictError:
-            if tries >= max_retries:
-                raise
-        except StorageError as exc:
-            if not exc.retryable or tries >= max_retries:
-                raise
-        tries += 1
+    storage up to ``max_retries`` times (as the service does, Q56)."""
+
+    def attempt() -> T:
+        with store.unit_of_work() as uow:
+            return work(uow)
+
+    return retrying(attempt, max_retries=max_retries)
 
 
 def _write_chunk(job: _Job, uow: BatchUnitOfWork) -> _Chunk:

@@ -27,7 +27,7 @@ from . import _validate as v
 from ._commands import AuditEntry
 from ._corruption import CorruptRecordError
 from ._enums import ScopeType, Stage
-from ._errors import ConflictError, InvalidInputError, NotFoundError, StorageError
+from ._errors import InvalidInputError, NotFoundError
 from ._events import Event, ProgressRepairFailed, ReconciliationType
 from ._inconsistency import (
     CorrectionRecord,
@@ -58,6 +58,7 @@ from ._reconciliation import (
 )
 from ._reconciliation_commands import ChangeAction, ChangeAssignment, ReconcileStudent
 from ._records import ProgressSnapshot
+from ._retry import read_clock, retrying
 from ._serialization import unstructure
 from ._structure import AssignmentStructure, Attempt
 from ._tracking import ProgressState
@@ -1115,9 +1116,7 @@ class ReconciliationService:
         return self._transact(read, commit=False)
 
     def _now(self) -> datetime:
-        now = v.to_utc(self._clock.now())
-        v.check_time_value("clock.now()", now)
-        return now
+        return read_clock(self._clock)
 
     def _transact(
         self,
@@ -1127,22 +1126,16 @@ class ReconciliationService:
     ) -> T:
         """Run ``work`` in a new unit of work, retrying conflicts and busy
         storage up to ``max_retries`` times (Q56)."""
-        tries = 0
-        while True:
-            try:
-                uow = self._unit_of_work()
-                with uow:
-                    result = work(uow, self._now())
-                    if commit:
-                        uow.commit()
-                return result
-            except ConflictError:
-                if tries >= self._max_retries:
-                    raise
-            except StorageError as exc:
-                if not exc.retryable or tries >= self._max_retries:
-                    raise
-            tries += 1
+
+        def attempt() -> T:
+            uow = self._unit_of_work()
+            with uow:
+                result = work(uow, self._now())
+                if commit:
+                    uow.commit()
+            return result
+
+        return retrying(attempt, max_retries=self._max_retries)
 
 
 for _cls in (ChangeReport, GroupRepair, _State):

@@ -23,10 +23,8 @@ from typing import TypeVar
 from . import _validate as v
 from ._commands import ArchiveAssignment, Command, command_id_of
 from ._errors import (
-    ConflictError,
     InvalidInputError,
     NotFoundError,
-    StorageError,
 )
 from ._permissions import RULE as _D19
 from ._permissions import (
@@ -54,6 +52,7 @@ from ._ports import (
     UnitOfWork,
 )
 from ._records import AssignmentProgress, StepProgress
+from ._retry import read_clock, retrying
 from ._serialization import event_to_dict
 from ._structure import Attempt
 from ._telemetry import MetricName, MetricsSink, Sampler, measure
@@ -464,28 +463,20 @@ class ProgressService:
     # -- transactions ---------------------------------------------------------------
 
     def _now(self) -> datetime:
-        now = v.to_utc(self._clock.now())
-        v.check_time_value("clock.now()", now)
-        return now
+        return read_clock(self._clock)
 
     def _transact(
         self, work: Callable[[UnitOfWork, datetime], T], *, commit: bool = True
     ) -> T:
         """Run ``work`` in a new unit of work, retrying conflicts and busy
-        storage up to ``max_retries`` times."""
-        tries = 0
-        while True:
-            try:
-                uow = self._unit_of_work()
-                with uow:
-                    result = work(uow, self._now())
-                    if commit:
-                        uow.commit()
-                return result
-            except ConflictError:
-                if tries >= self._max_retries:
-                    raise
-            except StorageError as exc:
-                if not exc.retryable or tries >= self._max_retries:
-                    raise
-            tries += 1
+        storage up to ``max_retries`` times (Q56)."""
+
+        def attempt() -> T:
+            uow = self._unit_of_work()
+            with uow:
+                result = work(uow, self._now())
+                if commit:
+                    uow.commit()
+            return result
+
+        return retrying(attempt, max_retries=self._max_retries)
