@@ -75,15 +75,19 @@ th, td { border: 0.0625rem solid #555; padding: 0.25rem 0.5rem; text-align: left
 .badge-green { background: #a5d6a7; } .badge-yellow { background: #fff59d; }
 .badge-orange { background: #ffcc80; } .badge-red { background: #ef9a9a; }
 .badge-grey { background: #e0e0e0; }
+/* A badge's pattern sits in a band at its left edge, never under the text. */
+.pattern-stripes, .pattern-crosshatch, .pattern-dots { padding-left: 1rem;
+  background-repeat: no-repeat; background-size: 0.6rem 100%; }
 .pattern-stripes { background-image: repeating-linear-gradient(45deg,
-  transparent 0 0.3rem, rgba(0,0,0,0.25) 0.3rem 0.4rem); }
+  transparent 0 0.15rem, rgba(0,0,0,0.45) 0.15rem 0.3rem); }
 .pattern-crosshatch { background-image:
-  repeating-linear-gradient(45deg, transparent 0 0.3rem,
-    rgba(0,0,0,0.3) 0.3rem 0.4rem),
-  repeating-linear-gradient(-45deg, transparent 0 0.3rem,
-    rgba(0,0,0,0.3) 0.3rem 0.4rem); }
-.pattern-dots { background-image: radial-gradient(rgba(0,0,0,0.3) 0.08rem,
-  transparent 0.1rem); background-size: 0.5rem 0.5rem; }
+  repeating-linear-gradient(45deg, transparent 0 0.15rem,
+    rgba(0,0,0,0.45) 0.15rem 0.25rem),
+  repeating-linear-gradient(-45deg, transparent 0 0.15rem,
+    rgba(0,0,0,0.45) 0.15rem 0.25rem); }
+.pattern-dots { background-image: radial-gradient(rgba(0,0,0,0.5) 0.1rem,
+  transparent 0.12rem); background-size: 0.5rem 0.5rem;
+  background-repeat: repeat-y; }
 .figure { font-size: 1.25rem; font-weight: bold; }
 .segments { display: flex; flex-wrap: wrap; gap: 0.25rem; list-style: none;
   padding: 0; }
@@ -206,7 +210,8 @@ _PATTERN_IDS = {
 
 
 def _grid_svg(view: ClassOverview) -> str:
-    name_w, cell_w, cell_h, head_h = 200, 130, 40, 40
+    # Cells are wide enough for the longest label, "✓ 100% Complete".
+    name_w, cell_w, cell_h, head_h = 200, 175, 40, 40
     width = name_w + cell_w * max(len(view.columns), 1)
     height = head_h + cell_h * max(len(view.rows), 1)
     parts = [
