@@ -8,8 +8,9 @@ ports (one student in memory at a time), calls the pure batch layer
 (:func:`~mlc_progress._rollups.summarize_student`), and writes, in ONE unit
 of work per chunk, every changed :class:`StudentProgressSummary` and
 :class:`RiskState`, the ``student_at_risk_detected`` events (to the outbox),
-the intervention snapshots, the dismissal statistics and the job's progress
-row. A run killed at any moment leaves whole chunks behind; running the job
+the intervention snapshots, the scheduled snapshots when ``as_of`` is a
+snapshot slot (D21), the dismissal statistics and the job's progress row.
+A run killed at any moment leaves whole chunks behind; running the job
 again (same ``job_id``) continues after the last committed chunk, and the
 stored result equals that of an uninterrupted run. Running a finished job
 again changes nothing, and so does a new job at the same ``as_of``: only
@@ -22,7 +23,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 
@@ -39,6 +40,7 @@ from ._ports import (
     Enrollment,
     StructureCatalog,
 )
+from ._records import ProgressSnapshot
 from ._retry import retrying
 from ._risk import DismissalStats, RiskState
 from ._rollups import (
@@ -48,8 +50,11 @@ from ._rollups import (
     SequenceRecords,
     StudentHistory,
     StudentResult,
+    daily_snapshots,
     summarize_student,
+    weekly_rollup_snapshot,
 )
+from ._schedule import JobKind, latest_slot
 from ._structure import AssignmentStructure, SequenceStructure
 from ._telemetry import MetricName, MetricsSink, measure
 
@@ -61,6 +66,7 @@ __all__ = [
     "policy_fingerprint",
     "read_student_history",
     "run_batch",
+    "scheduled_snapshot_kinds",
 ]
 
 T = TypeVar("T")
@@ -69,6 +75,25 @@ T = TypeVar("T")
 ProgressCallback = Callable[[int, int], None]
 
 _WEEK = timedelta(days=7)
+
+#: Appended to the fingerprint of a job at a snapshot slot run without its
+#: scheduled snapshots, so it resumes only that way.
+_NO_SNAPSHOTS = "+no-scheduled-snapshots"
+
+#: The id prefix of each kind of scheduled snapshot (``_rollups`` builds them).
+_SCHEDULED_PREFIXES = {
+    JobKind.DAILY_SNAPSHOT: "scheduled/daily/",
+    JobKind.WEEKLY_ROLLUP: "scheduled/weekly/",
+}
+
+
+def _kinds(_: Any, attribute: Any, value: Any) -> None:
+    if not (
+        isinstance(value, tuple)
+        and all(isinstance(k, JobKind) for k in value)
+        and len(set(value)) == len(value)
+    ):
+        raise InvalidInputError(attribute.name, value, "distinct JobKind members")
 
 
 @attrs.frozen(kw_only=True)
@@ -84,7 +109,9 @@ class BatchReport:
     effective at-risk students as of ``as_of`` (not dismissed, D17);
     ``class_summaries`` and ``dashboard`` fold every student of the roster
     (those of earlier runs re-read, never re-written); ``dismissal_stats``
-    are the organization's, as stored.
+    are the organization's, as stored. ``scheduled_snapshots`` are the
+    clock jobs whose snapshots the job took (see
+    :func:`scheduled_snapshot_kinds`).
     """
 
     job_id: str = attrs.field(validator=v.identifier)
@@ -103,6 +130,33 @@ class BatchReport:
     class_summaries: tuple[ClassSummary, ...]
     dashboard: OrganizationDashboard
     dismissal_stats: DismissalStats
+    scheduled_snapshots: tuple[JobKind, ...] = attrs.field(default=(), validator=_kinds)
+
+
+def scheduled_snapshot_kinds(
+    as_of: datetime, *, policy: Policy = DEFAULT_POLICY
+) -> tuple[JobKind, ...]:
+    """The scheduled snapshots a batch job as of ``as_of`` takes (D21):
+    ``daily_snapshot`` when ``as_of`` is exactly a daily slot
+    (``policy.schedule.snapshot_hour_utc``, 00:00 UTC), and also
+    ``weekly_rollup`` when it is the weekly slot (Sunday 00:00 UTC). Any
+    other moment takes none: the host's scheduler runs the job at the slot
+    :func:`~mlc_progress._schedule.due_jobs` names.
+
+    >>> from datetime import datetime, UTC
+    >>> [k.value for k in scheduled_snapshot_kinds(datetime(2026, 10, 4, tzinfo=UTC))]
+    ['daily_snapshot', 'weekly_rollup']
+    >>> scheduled_snapshot_kinds(datetime(2026, 10, 2, tzinfo=UTC))
+    (<JobKind.DAILY_SNAPSHOT: 'daily_snapshot'>,)
+    >>> scheduled_snapshot_kinds(datetime(2026, 10, 2, 9, tzinfo=UTC))
+    ()
+    """
+    as_of = utc_argument("as_of", as_of)
+    return tuple(
+        kind
+        for kind in (JobKind.DAILY_SNAPSHOT, JobKind.WEEKLY_ROLLUP)
+        if latest_slot(kind, at=as_of, policy=policy) == as_of
+    )
 
 
 def default_job_id(as_of: datetime) -> str:
@@ -207,7 +261,7 @@ def _read_history(
     organization_id: str,
     student_id: str,
     as_of: datetime,
-    skip_snapshots: str | None = None,
+    skip_snapshots: Callable[[ProgressSnapshot], bool] | None = None,
 ) -> StudentHistory:
     org, sid = organization_id, student_id
     found = uow.roster.get(org, sid)
@@ -249,9 +303,7 @@ def _read_history(
     )
     snapshots = uow.snapshots.for_student(org, sid, scope_type=ScopeType.STUDENT)
     if skip_snapshots is not None:
-        snapshots = tuple(
-            s for s in snapshots if not s.snapshot_id.startswith(skip_snapshots)
-        )
+        snapshots = tuple(s for s in snapshots if not skip_snapshots(s))
     return StudentHistory(
         student_id=sid,
         organization_id=org,
@@ -281,6 +333,7 @@ class _Job:
     chunk_size: int
     metrics: MetricsSink | None
     max_retries: int
+    scheduled: tuple[JobKind, ...] = ()
 
     def new_progress(self) -> BatchJobProgress:
         return BatchJobProgress(
@@ -295,6 +348,18 @@ class _Job:
                 self.as_of,
                 f"job {self.job_id!r} runs as of {found.as_of.isoformat()}",
             )
+        base = self.fingerprint.removesuffix(_NO_SNAPSHOTS)
+        if (
+            found.policy_fingerprint != self.fingerprint
+            and found.policy_fingerprint.removesuffix(_NO_SNAPSHOTS) == base
+        ):
+            raise InvalidInputError(
+                "scheduled_snapshots",
+                not self.fingerprint.endswith(_NO_SNAPSHOTS),
+                f"job {self.job_id!r} began "
+                + ("without" if found.policy_fingerprint != base else "with")
+                + " its scheduled snapshots",
+            )
         if found.policy_fingerprint != self.fingerprint:
             raise InvalidInputError(
                 "policy",
@@ -304,18 +369,31 @@ class _Job:
 
     def summarize(
         self, uow: BatchUnitOfWork, student_id: str, *, replay: bool = False
-    ) -> tuple[StudentResult, RiskState | None, int]:
-        """One student's result, the stored state it started from and that
-        state's version. ``replay`` re-reads a student an earlier run of
-        this job wrote, leaving out the snapshots the job made."""
+    ) -> tuple[StudentResult, RiskState | None, int, StudentHistory]:
+        """One student's result, the stored state it started from, that
+        state's version and the history read. ``replay`` re-reads a student
+        an earlier run of this job wrote, leaving out the snapshots the job
+        made. A job at a snapshot slot never reads the scheduled snapshots of
+        its own slot (whoever stored them), so its results do not depend on
+        how far an earlier run of it, or another job at the slot, came."""
         org = self.organization_id
+        own = f"{self.job_id}/{student_id}/"
+        prefixes = tuple(_SCHEDULED_PREFIXES[k] for k in self.scheduled)
+        as_of = self.as_of
+
+        def skip(snapshot: ProgressSnapshot) -> bool:
+            sid = snapshot.snapshot_id
+            if replay and sid.startswith(own):
+                return True
+            return snapshot.snapshot_date == as_of and sid.startswith(prefixes)
+
         history = _read_history(
             uow,
             self.structures,
             org,
             student_id,
             self.as_of,
-            skip_snapshots=f"{self.job_id}/{student_id}/" if replay else None,
+            skip_snapshots=skip,
         )
         stored = uow.risk.get(org, student_id)
         previous = stored.record if stored is not None else None
@@ -326,7 +404,18 @@ class _Job:
             policy=self.policy,
             previous_risk=previous,
         )
-        return result, previous, stored.version if stored is not None else 0
+        return result, previous, stored.version if stored is not None else 0, history
+
+    def scheduled_for(
+        self, history: StudentHistory, result: StudentResult
+    ) -> tuple[ProgressSnapshot, ...]:
+        """The scheduled snapshots of one student the job takes (D21)."""
+        out: list[ProgressSnapshot] = []
+        if JobKind.DAILY_SNAPSHOT in self.scheduled:
+            out.extend(daily_snapshots(history, result, slot=self.as_of))
+        if JobKind.WEEKLY_ROLLUP in self.scheduled:
+            out.append(weekly_rollup_snapshot(result, slot=self.as_of))
+        return tuple(out)
 
 
 @attrs.frozen
@@ -382,7 +471,7 @@ def _write_chunk(job: _Job, uow: BatchUnitOfWork) -> _Chunk:
         summaries = states = events = 0
         for sid in ids:
             try:
-                result, previous, version = job.summarize(uow, sid)
+                result, previous, version, history = job.summarize(uow, sid)
             except (InvalidInputError, NotFoundError):
                 # D4: a student whose stored records break an invariant is
                 # reported in the job, not skipped silently; the rest go on.
@@ -400,6 +489,16 @@ def _write_chunk(job: _Job, uow: BatchUnitOfWork) -> _Chunk:
                 states += 1
             for snapshot in result.snapshots:
                 uow.snapshots.append(org, snapshot)
+            scheduled = job.scheduled_for(history, result)
+            if scheduled:
+                # D21, D3: ids come from the slot; those already stored (by
+                # another job at the slot) are not appended again.
+                stored_ids = {
+                    s.snapshot_id for s in uow.snapshots.for_student(org, sid)
+                }
+                for snapshot in scheduled:
+                    if snapshot.snapshot_id not in stored_ids:
+                        uow.snapshots.append(org, snapshot)
             if result.events:
                 uow.outbox.append(org, result.events)
                 events += len(result.events)
@@ -473,10 +572,18 @@ def run_batch(
     job_id: str | None = None,
     metrics: MetricsSink | None = None,
     max_retries: int = 3,
+    scheduled_snapshots: bool = True,
 ) -> BatchReport:
     """Recompute the summaries and at-risk flags of an organization's roster
     as of ``as_of``, ``chunk_size`` students per transaction (spec: Batch
     Updates; D17, D20).
+
+    When ``as_of`` is a snapshot slot (:func:`scheduled_snapshot_kinds`,
+    D21) and ``scheduled_snapshots`` is true, each chunk also appends its
+    students' daily snapshots and, on the weekly slot, their weekly rollups,
+    skipping ids already stored, so every one is stored exactly once however
+    often the job is killed, resumed or run again. A job resumes only with
+    the ``scheduled_snapshots`` it began with.
 
     ``job_id`` names the job (default: :func:`default_job_id`); running it
     again resumes after its last committed chunk, or changes nothing once
@@ -512,6 +619,14 @@ def run_batch(
     if job_id is None:
         job_id = default_job_id(as_of)
     v.check_id_value("job_id", job_id)
+    if not isinstance(scheduled_snapshots, bool):
+        raise InvalidInputError(
+            "scheduled_snapshots", scheduled_snapshots, "True or False"
+        )
+    slot_kinds = scheduled_snapshot_kinds(as_of, policy=policy)
+    fingerprint = policy_fingerprint(policy)
+    if slot_kinds and not scheduled_snapshots:
+        fingerprint += _NO_SNAPSHOTS
     job = _Job(
         store=store,
         structures=_Structures(catalog, organization_id),
@@ -519,10 +634,11 @@ def run_batch(
         job_id=job_id,
         as_of=as_of,
         policy=policy,
-        fingerprint=policy_fingerprint(policy),
+        fingerprint=fingerprint,
         chunk_size=chunk_size,
         metrics=metrics,
         max_retries=max_retries,
+        scheduled=slot_kinds if scheduled_snapshots else (),
     )
 
     def start(uow: BatchUnitOfWork) -> tuple[BatchJobProgress | None, int]:
@@ -576,6 +692,7 @@ def run_batch(
         class_summaries=dashboard.classes,
         dashboard=dashboard,
         dismissal_stats=_transact(store, max_retries, stats),
+        scheduled_snapshots=job.scheduled,
     )
 
 

@@ -609,6 +609,12 @@ def batch(db: Path, org: str, policy_file: Path | None, as_of: datetime | None) 
         f" at-risk states changed, {done.events_emitted} events,"
         f" {done.at_risk_count} students at risk."
     )
+    if done.scheduled_snapshots:
+        click.echo(
+            "Scheduled snapshots taken: "
+            + ", ".join(k.value for k in done.scheduled_snapshots)
+            + "."
+        )
     if done.failed_students:
         click.echo(
             "Students whose stored records could not be read (run mlc-progress"
