@@ -22,6 +22,7 @@ from ._batch_runner import (
     policy_fingerprint,
     read_student_history,
     run_batch,
+    scheduled_snapshot_kinds,
 )
 from ._commands import (
     AdjustTarget,
@@ -45,6 +46,7 @@ from ._completion import (
 )
 from ._consistency import add_score, consistency_from_moments, consistency_score
 from ._corruption import CorruptRecordError
+from ._dismissals import DISMISS_ACTION, DismissalStore, dismiss_risk_flag
 from ._enums import (
     AssignmentStatus,
     CompletionSource,
@@ -213,6 +215,7 @@ from ._tracking import Outcome, ProgressState, apply_command, initial_step_progr
 __all__ = [
     "COMMAND_TYPES",
     "DEFAULT_POLICY",
+    "DISMISS_ACTION",
     "EVENT_TYPES",
     "EXPORT_FORMAT",
     "LOGGED_COMMAND_TYPES",
@@ -260,6 +263,7 @@ __all__ = [
     "Decision",
     "DeprecationImpact",
     "Destination",
+    "DismissalStore",
     "EditableCatalog",
     "Enrollment",
     "Event",
@@ -357,6 +361,7 @@ __all__ = [
     "default_job_id",
     "deprecate_content",
     "deprecation_impact",
+    "dismiss_risk_flag",
     "enroll",
     "estimated_completion_date",
     "event_from_dict",
@@ -390,6 +395,7 @@ __all__ = [
     "require",
     "rollback_migration",
     "run_batch",
+    "scheduled_snapshot_kinds",
     "steps_per_week",
     "structure",
     "to_json",
