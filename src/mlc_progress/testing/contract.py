@@ -23,6 +23,7 @@ named ``Test...``, so pytest collects only your subclasses. Needs the
 
 from __future__ import annotations
 
+import abc
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -273,7 +274,7 @@ def _record_of(kind: str, found: Any) -> Any:
     return found.record.active_assignments if kind == "summary" else found.record
 
 
-class RepositoryContract:
+class RepositoryContract(abc.ABC):
     """The guarantees of every storage port, as tests.
 
     Implement :meth:`make_store`; implement :meth:`reopen` when the store
@@ -281,9 +282,9 @@ class RepositoryContract:
     everything survives. ``tmp_path`` is pytest's temporary directory.
     """
 
+    @abc.abstractmethod
     def make_store(self, tmp_path: Path) -> Store:
         """A new, empty store."""
-        raise NotImplementedError("subclasses say how to make their store")
 
     def reopen(self, store: Store) -> Store:
         """A store over the same data as ``store`` (default: ``store``)."""
@@ -950,7 +951,7 @@ def _student_snapshot(snapshot_id: str) -> ProgressSnapshot:
     )
 
 
-class BatchStoreContract:
+class BatchStoreContract(abc.ABC):
     """The guarantees of the ports batch jobs add to a store
     (:class:`~mlc_progress._ports.BatchStore`): the roster, at-risk states
     and dismissal statistics, job progress, and a student's recent attempts,
@@ -960,9 +961,9 @@ class BatchStoreContract:
     persists), as for :class:`RepositoryContract`.
     """
 
+    @abc.abstractmethod
     def make_store(self, tmp_path: Path) -> BatchStore:
         """A new, empty store."""
-        raise NotImplementedError("subclasses say how to make their store")
 
     def reopen(self, store: BatchStore) -> BatchStore:
         """A store over the same data as ``store`` (default: ``store``)."""
@@ -1185,15 +1186,16 @@ class BatchStoreContract:
         assert [s.snapshot_id for s in every] == ["p2", "p1", "p3"]
 
 
-class CatalogContract:
+class CatalogContract(abc.ABC):
     """The guarantees of a :class:`~mlc_progress._ports.StructureCatalog`
     that can be added to (``add_assignment``, ``add_sequence``)."""
 
+    @abc.abstractmethod
     def make_catalog(self, tmp_path: Path) -> Any:
         """A new, empty catalog with ``add_assignment`` and ``add_sequence``."""
-        raise NotImplementedError("subclasses say how to make their catalog")
 
-    def close(self, catalog: Any) -> None:
+    # An optional hook, deliberately empty: most catalogs hold nothing to release.
+    def close(self, catalog: Any) -> None:  # noqa: B027
         """Release ``catalog`` at the end of a test (default: nothing)."""
 
     @pytest.fixture
@@ -1276,7 +1278,7 @@ def _correction(
     )
 
 
-class ReconciliationStoreContract:
+class ReconciliationStoreContract(abc.ABC):
     """The guarantees of the ports the reconciliation service and the audit
     add to a store (:class:`~mlc_progress._ports.ReconciliationStore`): the
     append-only correction log and the raw reads of step and assignment
@@ -1286,9 +1288,9 @@ class ReconciliationStoreContract:
     persists), as for :class:`RepositoryContract`.
     """
 
+    @abc.abstractmethod
     def make_store(self, tmp_path: Path) -> ReconciliationStore:
         """A new, empty store."""
-        raise NotImplementedError("subclasses say how to make their store")
 
     def reopen(self, store: ReconciliationStore) -> ReconciliationStore:
         """A store over the same data as ``store`` (default: ``store``)."""
@@ -1465,7 +1467,7 @@ def _access(entry_id: str, student_id: str | None = "u1") -> AccessLogEntry:
     )
 
 
-class AccessLogContract:
+class AccessLogContract(abc.ABC):
     """The guarantees of the access log
     (:class:`~mlc_progress._ports.AuthorizedStore`): append-only, in append
     order, per organization, refusing a duplicate id, gone without commit.
@@ -1474,9 +1476,9 @@ class AccessLogContract:
     persists), as for :class:`RepositoryContract`.
     """
 
+    @abc.abstractmethod
     def make_store(self, tmp_path: Path) -> AuthorizedStore:
         """A new, empty store."""
-        raise NotImplementedError("subclasses say how to make their store")
 
     def reopen(self, store: AuthorizedStore) -> AuthorizedStore:
         """A store over the same data as ``store`` (default: ``store``)."""
