@@ -27,7 +27,7 @@ import types
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, NoReturn, Self, TypeVar
+from typing import Any, Generic, Literal, NoReturn, Self, TypeVar
 
 from .._commands import AuditEntry
 from .._corruption import CorruptRecordError
@@ -1020,39 +1020,74 @@ class _Snapshots:
         return tuple(uow._decode(ProgressSnapshot, body) for (body,) in rows)
 
 
-class _Audit:
-    def __init__(self, uow: SQLiteUnitOfWork) -> None:
-        self._uow = uow
+class _AppendOnlyLog(Generic[T]):
+    """One append-only table of records: each row keyed by organization and
+    id, with the student it concerns, a time and the record as JSON. The
+    table's triggers refuse UPDATE and DELETE; a repeated id is a conflict."""
 
-    def append(self, organization_id: str, entry: AuditEntry) -> None:
+    def __init__(
+        self, uow: SQLiteUnitOfWork, *, table: str, kind: type[T], what: str
+    ) -> None:
+        self._uow = uow
+        self._table = table
+        self._kind = kind
+        self._what = what
+
+    def insert(
+        self,
+        organization_id: str,
+        id_field: str,
+        columns: tuple[object, ...],
+        record: T,
+    ) -> None:
+        """Append ``record``; ``columns`` are the table's key and index columns
+        after ``organization_id``, the first being the record's id."""
+        values = (organization_id, *columns, _encode(record))
+        marks = ", ".join("?" * len(values))
         try:
             self._uow._run(
-                "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?)",
-                (
-                    organization_id,
-                    entry.audit_id,
-                    entry.student_id,
-                    entry.occurred_at.isoformat(),
-                    _encode(entry),
-                ),
-                "appending to the audit log",
+                f"INSERT INTO {self._table} VALUES ({marks})",
+                values,
+                f"appending to the {self._what}",
             )
         except ConflictError:
             raise ConflictError(
-                f"audit_id={entry.audit_id!r} is already in the audit log"
+                f"{id_field}={columns[0]!r} is already in the {self._what}"
             ) from None
+
+    def select(
+        self, organization_id: str, student_id: str | None = None
+    ) -> tuple[T, ...]:
+        """The records of the organization (of one student), in append order."""
+        sql = f"SELECT body FROM {self._table} WHERE organization_id = ?"
+        params: tuple[str, ...] = (organization_id,)
+        if student_id is not None:
+            sql += " AND student_id = ?"
+            params = (organization_id, student_id)
+        rows = self._uow._run(
+            sql + " ORDER BY rowid", params, f"reading the {self._what}"
+        ).fetchall()
+        return tuple(self._uow._decode(self._kind, body) for (body,) in rows)
+
+
+class _Audit:
+    def __init__(self, uow: SQLiteUnitOfWork) -> None:
+        self._log = _AppendOnlyLog(
+            uow, table="audit_log", kind=AuditEntry, what="audit log"
+        )
+
+    def append(self, organization_id: str, entry: AuditEntry) -> None:
+        self._log.insert(
+            organization_id,
+            "audit_id",
+            (entry.audit_id, entry.student_id, entry.occurred_at.isoformat()),
+            entry,
+        )
 
     def for_student(
         self, organization_id: str, student_id: str
     ) -> tuple[AuditEntry, ...]:
-        uow = self._uow
-        rows = uow._run(
-            "SELECT body FROM audit_log WHERE organization_id = ?"
-            " AND student_id = ? ORDER BY rowid",
-            (organization_id, student_id),
-            "reading the audit log",
-        ).fetchall()
-        return tuple(uow._decode(AuditEntry, body) for (body,) in rows)
+        return self._log.select(organization_id, student_id)
 
 
 class _Outbox:
@@ -1262,88 +1297,52 @@ class _Jobs:
 
 class _Corrections:
     def __init__(self, uow: SQLiteUnitOfWork) -> None:
-        self._uow = uow
+        self._log = _AppendOnlyLog(
+            uow, table="corrections", kind=CorrectionRecord, what="correction records"
+        )
 
     def append(self, organization_id: str, correction: CorrectionRecord) -> None:
-        try:
-            self._uow._run(
-                "INSERT INTO corrections VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    organization_id,
-                    correction.correction_id,
-                    correction.student_id,
-                    correction.assignment_id,
-                    correction.step_id,
-                    correction.repair_id,
-                    correction.corrected_at.isoformat(),
-                    _encode(correction),
-                ),
-                "appending a correction record",
-            )
-        except ConflictError:
-            raise ConflictError(
-                f"correction_id={correction.correction_id!r} is already stored"
-            ) from None
+        self._log.insert(
+            organization_id,
+            "correction_id",
+            (
+                correction.correction_id,
+                correction.student_id,
+                correction.assignment_id,
+                correction.step_id,
+                correction.repair_id,
+                correction.corrected_at.isoformat(),
+            ),
+            correction,
+        )
 
     def for_student(
         self, organization_id: str, student_id: str
     ) -> tuple[CorrectionRecord, ...]:
-        uow = self._uow
-        rows = uow._run(
-            "SELECT body FROM corrections WHERE organization_id = ?"
-            " AND student_id = ? ORDER BY rowid",
-            (organization_id, student_id),
-            "reading correction records",
-        ).fetchall()
-        return tuple(uow._decode(CorrectionRecord, body) for (body,) in rows)
+        return self._log.select(organization_id, student_id)
 
     def entries(self, organization_id: str) -> tuple[CorrectionRecord, ...]:
-        uow = self._uow
-        rows = uow._run(
-            "SELECT body FROM corrections WHERE organization_id = ? ORDER BY rowid",
-            (organization_id,),
-            "reading correction records",
-        ).fetchall()
-        return tuple(uow._decode(CorrectionRecord, body) for (body,) in rows)
+        return self._log.select(organization_id)
 
 
 class _AccessLog:
     def __init__(self, uow: SQLiteUnitOfWork) -> None:
-        self._uow = uow
+        self._log = _AppendOnlyLog(
+            uow, table="access_log", kind=AccessLogEntry, what="access log"
+        )
 
     def append(self, organization_id: str, entry: AccessLogEntry) -> None:
-        try:
-            self._uow._run(
-                "INSERT INTO access_log VALUES (?, ?, ?, ?, ?)",
-                (
-                    organization_id,
-                    entry.entry_id,
-                    entry.student_id,
-                    entry.occurred_at.isoformat(),
-                    _encode(entry),
-                ),
-                "appending to the access log",
-            )
-        except ConflictError:
-            raise ConflictError(
-                f"entry_id={entry.entry_id!r} is already in the access log"
-            ) from None
+        self._log.insert(
+            organization_id,
+            "entry_id",
+            (entry.entry_id, entry.student_id, entry.occurred_at.isoformat()),
+            entry,
+        )
 
     def entries(
         self, organization_id: str, *, student_id: str | None = None
     ) -> tuple[AccessLogEntry, ...]:
-        uow = self._uow
-        if student_id is None:
-            sql = "SELECT body FROM access_log WHERE organization_id = ? ORDER BY rowid"
-            params: tuple[str, ...] = (organization_id,)
-        else:
-            sql = (
-                "SELECT body FROM access_log WHERE organization_id = ?"
-                " AND student_id = ? ORDER BY rowid"
-            )
-            params = (organization_id, student_id)
-        rows = uow._run(sql, params, "reading the access log").fetchall()
-        return tuple(uow._decode(AccessLogEntry, body) for (body,) in rows)
+        return self._log.select(organization_id, student_id)
 
 
 def _raw_body(body: str) -> Any:
