@@ -192,6 +192,7 @@ def _attempted(step_id: str, best: float) -> StepProgress:
         completed_at=None if best < 50 else T0,
         last_activity_at=T0,
         attempt_count=1,
+        session_count=1,
         best_score=best,
         latest_score=best,
         passed=best >= 50,

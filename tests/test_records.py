@@ -143,6 +143,7 @@ def test_complete_step_keeps_completion_after_target_is_raised() -> None:
         completed_at=T0,
         last_activity_at=T0,
         attempt_count=1,
+        session_count=1,
         best_score=85.0,
         latest_score=85.0,
         score_mean=85.0,

@@ -72,7 +72,8 @@ def order_free(step: StepProgress) -> StepProgress:
         score_mean=0.0,
         score_m2=0.0,
         consistency_score=None,
-        session_count=0,
+        # At least one session once played (D4), however many in order.
+        session_count=min(step.session_count, 1),
         last_session_id=None,
     )
 

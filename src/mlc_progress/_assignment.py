@@ -85,6 +85,10 @@ def assignment_progress(
             else:
                 locked += 1
             continue
+        if not isinstance(progress, StepProgress):
+            raise InvalidInputError(
+                f"steps[{definition.step_id!r}]", progress, "a StepProgress record"
+            )
         if progress.student_id != student_id:
             raise InvalidInputError(
                 "student_id", progress.student_id, f"the records are for {student_id!r}"

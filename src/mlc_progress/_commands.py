@@ -15,6 +15,7 @@ import attrs
 
 from . import _validate as v
 from ._enums import OriginalContext, Stage
+from ._errors import InvalidInputError
 from ._structure import Attempt
 
 __all__ = [
@@ -149,7 +150,25 @@ def command_id_of(command: Command) -> str:
     """
     if isinstance(command, Attempt):
         return command.attempt_id
+    if not isinstance(command, _COMMAND_CLASSES):
+        raise InvalidInputError(
+            "command",
+            command,
+            "an Attempt, StartStep, OverrideComplete, AdjustTarget, ExtendDueDate,"
+            " ReconcileFreePlay, ArchiveAssignment or RequestTeacherReview",
+        )
     return command.command_id
+
+
+_COMMAND_CLASSES = (
+    StartStep,
+    OverrideComplete,
+    AdjustTarget,
+    ExtendDueDate,
+    ReconcileFreePlay,
+    ArchiveAssignment,
+    RequestTeacherReview,
+)
 
 
 @attrs.frozen(kw_only=True)

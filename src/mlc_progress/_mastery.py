@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from ._enums import MasteryLevel
+from ._errors import InvalidInputError
 from ._policy import DEFAULT_POLICY, Policy
 from ._records import StepProgress
 from ._structure import AssignmentStructure
+from ._validate import check_score_value, check_target_value
 
 __all__ = ["mastery_level", "mastery_score"]
 
@@ -31,6 +33,8 @@ def mastery_level(
     ...               consistency_score=0.05)
     <MasteryLevel.MASTERED: 'mastered'>
     """
+    check_score_value("best_score", best_score)
+    check_target_value("target_score", target_score)
     if attempt_count == 0:
         return MasteryLevel.NOT_STARTED
     if best_score < target_score * policy.learning_ratio:
@@ -91,4 +95,11 @@ def _by_id(
 ) -> Mapping[str, StepProgress]:
     if isinstance(steps, Mapping):
         return steps
-    return {s.step_id: s for s in steps}
+    if not isinstance(steps, Iterable):
+        raise InvalidInputError("steps", steps, "StepProgress records")
+    by_id: dict[str, StepProgress] = {}
+    for step in steps:
+        if not isinstance(step, StepProgress):
+            raise InvalidInputError("steps", step, "a StepProgress record")
+        by_id[step.step_id] = step
+    return by_id

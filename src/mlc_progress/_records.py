@@ -145,6 +145,21 @@ class StepProgress:
                 None,
                 "D4: an in-progress step has started_at",
             )
+        if self.state is StepState.AVAILABLE:
+            _require(
+                self.attempt_count == 0 and self.started_at is None,
+                "state",
+                self.state,
+                "Q74: a step with an attempt or a start is in progress or complete,"
+                " not available",
+            )
+        if complete and self.completion_source is CompletionSource.FREE_PLAY_RECONCILED:
+            _require(
+                self.reconciliation_metadata is not None,
+                "reconciliation_metadata",
+                None,
+                "D9: a step completed by free play keeps where the score came from",
+            )
         if self.state is StepState.LOCKED:
             _require(
                 self.attempt_count == 0 and self.started_at is None,
@@ -183,6 +198,12 @@ class StepProgress:
                 self.attempt_count,
                 "D4: a step with attempts has started and has first and latest"
                 " attempts",
+            )
+            _require(
+                self.session_count >= 1,
+                "session_count",
+                self.session_count,
+                "D4: an attempt is played in a session",
             )
             _require(
                 self.best_score >= self.latest_score,
@@ -317,6 +338,16 @@ class AssignmentProgress:
                 "D14: an assignment at 100 percent is complete, not in_progress",
             )
         _require(
+            self.started_at is not None
+            or (
+                self.completed_at is None
+                and self.status is not AssignmentStatus.COMPLETE
+            ),
+            "started_at",
+            None,
+            "D14: a completed assignment has started",
+        )
+        _require(
             self.completed_at is None or self.completion_percentage == 100,
             "completed_at",
             self.completed_at,
@@ -358,6 +389,15 @@ class SequenceProgress:
             "D4: completed assignments are at most"
             f" assignments_total={self.assignments_total}",
         )
+        if self.assignments_total > 0:
+            expected = 100.0 * self.assignments_completed / self.assignments_total
+            _require(
+                abs(self.completion_percentage - expected) <= 1e-9,
+                "completion_percentage",
+                self.completion_percentage,
+                f"D4: {self.assignments_completed} of {self.assignments_total}"
+                f" assignments complete is {expected:g} percent",
+            )
         _require(
             not set(self.concepts_mastered) & set(self.concepts_in_progress),
             "concepts_in_progress",

@@ -190,13 +190,20 @@ def to_json(record: Any) -> str:
 
 def from_json(text: str, cls: type[T]) -> T:
     """Inverse of :func:`to_json`; raises :class:`InvalidInputError`."""
+    if not isinstance(text, str | bytes | bytearray):
+        raise InvalidInputError(cls.__name__, text, "JSON text")
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise InvalidInputError(
             cls.__name__, text[:80], f"valid JSON ({exc})"
         ) from None
-    return structure(data, cls)
+    try:
+        return structure(data, cls)
+    except RecursionError:
+        raise InvalidInputError(
+            cls.__name__, text[:80], "JSON nested too deep"
+        ) from None
 
 
 def event_to_dict(event: Any) -> dict[str, Any]:

@@ -124,6 +124,10 @@ class ProgressState:
 
     def __attrs_post_init__(self) -> None:
         assignment_id = self.structure.assignment_id
+        if not isinstance(self.steps, Mapping):
+            raise InvalidInputError(
+                "steps", self.steps, "a mapping of step id to StepProgress"
+            )
         for key, record in self.steps.items():
             if not isinstance(record, StepProgress) or record.step_id != key:
                 raise InvalidInputError(
@@ -959,8 +963,15 @@ class _Transition:
             overall_mastery_score=overall,
             concepts_mastered=tuple(sorted(mastered)),
             concepts_in_progress=tuple(sorted(learning)),
-            remediation_count=previous.remediation_count if previous else 0,
-            review_compliance_rate=previous.review_compliance_rate if previous else 0.0,
+            # Until a batch run counts the whole sequence: this assignment's
+            # remediation steps, and full compliance while no review is due
+            # (Q44, Q45).
+            remediation_count=previous.remediation_count
+            if previous
+            else sum(1 for d in self.structure.steps if d.remediation),
+            review_compliance_rate=previous.review_compliance_rate
+            if previous
+            else 100.0,
         )
         if new == previous:
             return None
