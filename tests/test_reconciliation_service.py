@@ -407,6 +407,23 @@ def test_a_rollback_restores_every_record_exactly(env: Env) -> None:
     assert env.everything() == stored
 
 
+def test_a_rollback_keeps_what_the_student_did_after_the_change(env: Env) -> None:
+    """A rollback never takes back progress made after the change (D7, Q67):
+    the step keeps its later attempt, and an audit finds the records agree
+    with the attempt log."""
+    env.service().migrate(ORG, V2, migration_id="m1")
+    env.tracking.apply(ORG, play("t9", "ada", "learn", 97, day(5)))
+    env.clock.advance(timedelta(days=1))
+    env.service().rollback(ORG, "a1", change_id="m1", rollback_id="undo-m1")
+    learn = env.state("ada").steps["learn"]
+    assert (learn.attempt_count, learn.best_score) == (2, 97)
+    report = audit_organization(
+        env.store, env.catalog, ORG, as_of=env.clock.now(), repair=False
+    )
+    assert report.violations == {}
+    assert report.findings == ()
+
+
 def test_a_rollback_of_an_unknown_change_is_not_found(env: Env) -> None:
     """Rolling back a change the assignment never had raises NotFoundError."""
     with pytest.raises(NotFoundError):

@@ -823,6 +823,22 @@ def _restore(snapshot: ProgressSnapshot) -> ProgressState:
     )
 
 
+def _advanced_since(before: StepProgress, now: StepProgress) -> bool:
+    """Whether the step moved on after the change by what a change never
+    does itself: new attempts, a teacher's override or a free-play score. (A
+    migration completes steps only as ``system_migration`` or, when a new
+    target is met by earlier evidence, as ``fresh_attempt`` without new
+    attempts; rolling back undoes those.)"""
+    if now.attempt_count > before.attempt_count:
+        return True
+    return (
+        now.is_complete
+        and not before.is_complete
+        and now.completion_source
+        in (CompletionSource.TEACHER_OVERRIDE, CompletionSource.FREE_PLAY_RECONCILED)
+    )
+
+
 def rollback_migration(
     snapshot: ProgressSnapshot,
     current: ProgressState,
@@ -838,7 +854,10 @@ def rollback_migration(
     ``snapshot`` is the ``audit_snapshot`` of a migration or content change,
     as stored (JSON-ready data is enough); ``current`` the student's state
     now. Every record the student had before the change comes back exactly,
-    the structure with it (``state.structure``: the host restores its
+    except a step moved on since by new attempts, a teacher's override or a
+    free-play score: completion is monotone (D7), so that record
+    stays and the assignment is recomputed (Q67). The structure comes back
+    with the records (``state.structure``: the host restores its
     catalog); a step of the restored structure that had no record gets its
     initial record, which counts the same (Q17). Records the change created for
     steps outside the restored structure stay stored and are ignored, so
@@ -888,6 +907,7 @@ def rollback_migration(
         set(restored.steps) - {d.step_id for d in old.steps}
     )
     writes: list[StepProgress] = []
+    kept: dict[str, StepProgress] = {}
     for step_id in order:
         wanted = restored.steps.get(step_id)
         now = current.steps.get(step_id)
@@ -895,11 +915,28 @@ def rollback_migration(
             if now is None:
                 continue
             wanted = initial_step_progress(old, step_id, student_id=student)
+        if now is not None and _advanced_since(wanted, now):
+            # D7: what the student did after the change stays (Q67).
+            kept[step_id] = now
+            continue
         if wanted != now:
             writes.append(wanted)
-    assignment = restored.assignment or assignment_progress(
-        old, restored.steps, student_id=student, as_of=as_of, policy=policy
-    )
+    if kept:
+        merged = {**restored.steps, **kept}
+        before = restored.assignment
+        assignment = assignment_progress(
+            old,
+            {d.step_id: merged[d.step_id] for d in old.steps if d.step_id in merged},
+            student_id=student,
+            as_of=as_of,
+            policy=policy,
+            archived=before is not None and before.status is AssignmentStatus.ARCHIVED,
+            due_at_override=None if before is None else before.due_at_override,
+        )
+    else:
+        assignment = restored.assignment or assignment_progress(
+            old, restored.steps, student_id=student, as_of=as_of, policy=policy
+        )
     sequence = restored.sequence
     new_rows = {**current.steps, **{r.step_id: r for r in writes}}
     state = ProgressState(
