@@ -315,3 +315,50 @@ def test_later_runs_keep_a_dismissal_while_the_factor_kinds_hold(
     assert kept > 0
     assert changed > 0
     assert report.at_risk_count == len(flagged(store)) - kept
+
+
+def test_the_same_dismissal_delivered_again_changes_nothing(
+    env: tuple[Any, Any],
+) -> None:
+    """Retrying a dismissal with its id returns the stored dismissal and
+    writes nothing more (D3)."""
+    store, catalog = env
+    run_batch(store, catalog, ORG, as_of=AS_OF)
+    sid = flagged(store)[0]
+
+    def dismiss() -> Any:
+        return dismiss_risk_flag(
+            store,
+            ORG,
+            sid,
+            actor=teacher(TEACHER_OF[sid]),
+            reason="family_holiday",
+            as_of=AS_OF,
+            dismissal_id="d-1",
+        )
+
+    first = dismiss()
+    with store.unit_of_work() as uow:
+        stored = (uow.risk.get(ORG, sid), uow.risk.dismissal_stats(ORG))
+        log = uow.access_log.entries(ORG, student_id=sid)
+    assert dismiss() == first
+    with store.unit_of_work() as uow:
+        assert (uow.risk.get(ORG, sid), uow.risk.dismissal_stats(ORG)) == stored
+        assert uow.access_log.entries(ORG, student_id=sid) == log
+
+
+def test_a_later_run_with_nothing_new_rewrites_no_risk_state(
+    env: tuple[Any, Any],
+) -> None:
+    """A state whose only difference is the moment of assessment is not
+    written again, and the report counts no change (Q97)."""
+    store, catalog = env
+    run_batch(store, catalog, ORG, as_of=AS_OF)
+    students = flagged(store)
+    with store.unit_of_work() as uow:
+        before = {sid: uow.risk.get(ORG, sid) for sid in students}
+    later = run_batch(store, catalog, ORG, as_of=AS_OF + timedelta(minutes=5))
+    with store.unit_of_work() as uow:
+        after = {sid: uow.risk.get(ORG, sid) for sid in before}
+    assert after == before
+    assert later.risk_states_changed == 0

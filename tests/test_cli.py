@@ -757,3 +757,18 @@ def test_a_storage_failure_stops_ingest_and_says_how_to_resume(
     )
     again = run("ingest", "-", "--db", str(fresh), "--as-of", AS_OF, input=text)
     assert "2 applied, 0 already applied" in again.stdout
+
+
+def test_a_deeply_nested_line_is_reported_and_the_run_goes_on(fresh: Path) -> None:
+    """A pathologically nested JSON line is one bad line, not a traceback; the
+    good lines after it are applied (Q112)."""
+    nested = "[" * 100_000 + "]" * 100_000
+    lines: list[dict[str, Any] | str] = [*setup_lines(), nested, attempt_line(1)]
+    result = run(
+        "ingest", "-", "--db", str(fresh), "--as-of", AS_OF, input=jsonl(*lines)
+    )
+    assert result.exit_code == 1
+    assert f"line {len(lines) - 1}: line=" in result.stderr
+    assert "nested too deep" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "1 applied" in result.stdout

@@ -484,7 +484,11 @@ def _write_chunk(job: _Job, uow: BatchUnitOfWork) -> _Chunk:
                     org, summary, expected_version=stored.version if stored else 0
                 )
                 summaries += 1
-            if previous != result.risk.state:
+            # Q97: written only when it differs; the moment of assessment
+            # alone is not a change.
+            if previous is None or attrs.evolve(
+                previous, assessed_at=None
+            ) != attrs.evolve(result.risk.state, assessed_at=None):
                 uow.risk.put(org, result.risk.state, expected_version=version)
                 states += 1
             for snapshot in result.snapshots:

@@ -775,6 +775,13 @@ def parse_line(number: int, text: str) -> ParsedLine | BadLine | None:
                 )
             ),
         )
+    except RecursionError:
+        return BadLine(
+            line=number,
+            error=str(
+                InvalidInputError("line", _clip(text.strip()), "JSON nested too deep")
+            ),
+        )
     names = ", ".join(LINE_TYPES)
     if not isinstance(data, dict):
         return BadLine(

@@ -149,6 +149,12 @@ def dismiss_risk_flag(
                 )
             found = uow.risk.get(org, sid)
             state = found.record if found is not None else RiskState(student_id=sid)
+            if (
+                state.dismissal is not None
+                and state.dismissal.dismissal_id == chosen_id
+            ):
+                # The same dismissal delivered again changes nothing (D3).
+                return state.dismissal
             new_state, dismissal = dismiss_risk(
                 state,
                 dismissal_id=chosen_id,
