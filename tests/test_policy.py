@@ -265,3 +265,12 @@ def test_a_policy_with_varied_sections_round_trips(policy: Policy) -> None:
     """Sections survive to_dict, JSON text and from_dict unchanged."""
     assert Policy.from_dict(policy.to_dict()) == policy
     assert Policy.from_json(json.dumps(policy.to_dict())) == policy
+
+
+@pytest.mark.parametrize("weight", [5e-324, 1e-7, 1e7, 0.0])
+def test_stage_weights_outside_their_range_are_refused(weight: float) -> None:
+    """A stage weight is a relative importance in [1e-6, 1e6]: a subnormal one
+    made a weighted mean underflow outside its inputs (D12)."""
+    with pytest.raises(InvalidInputError) as info:
+        StageWeights(LEARN=weight)
+    assert info.value.field == "LEARN"

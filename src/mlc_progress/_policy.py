@@ -81,15 +81,35 @@ def _between(low: int, high: int, rule: str | None = None) -> Any:
     return check
 
 
+#: Stage weights are relative importances (D12): kept in a range where a
+#: weighted mean cannot underflow or overflow (a weight of 5e-324 did).
+WEIGHT_RANGE = (1e-6, 1e6)
+
+
+def _weight(_: Any, attribute: Any, value: Any) -> None:
+    low, high = WEIGHT_RANGE
+    if not (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and low <= value <= high
+    ):
+        raise InvalidInputError(
+            attribute.name,
+            value,
+            f"D12: a stage weight is a number in [{low:g}, {high:g}]",
+        )
+
+
 @attrs.frozen(kw_only=True)
 class StageWeights:
     """``step_mastery_weight`` by stage (spec: Assignment Mastery Score, D12)."""
 
-    LEARN: float = attrs.field(default=0.5, validator=_positive)
-    PLAY: float = attrs.field(default=1.0, validator=_positive)
-    QUIZ: float = attrs.field(default=2.0, validator=_positive)
-    CHALLENGE: float = attrs.field(default=1.5, validator=_positive)
-    REVIEW: float = attrs.field(default=1.0, validator=_positive)
+    LEARN: float = attrs.field(default=0.5, validator=_weight)
+    PLAY: float = attrs.field(default=1.0, validator=_weight)
+    QUIZ: float = attrs.field(default=2.0, validator=_weight)
+    CHALLENGE: float = attrs.field(default=1.5, validator=_weight)
+    REVIEW: float = attrs.field(default=1.0, validator=_weight)
 
     def weight(self, stage: Stage) -> float:
         """The weight of ``stage``.

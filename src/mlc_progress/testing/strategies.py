@@ -910,7 +910,10 @@ def _policies(draw: st.DrawFn) -> Policy:
             min_value=on_track, max_value=100.0, allow_nan=False, allow_infinity=False
         )
     )
-    weights = {stage.value: draw(_positive_floats(10.0)) for stage in Stage}
+    weights = {
+        stage.value: draw(st.floats(min_value=1e-6, max_value=10.0, allow_nan=False))
+        for stage in Stage
+    }
     return Policy(
         learning_ratio=draw(_non_negative_floats(1.0)),
         mastery_consistency_threshold=draw(_non_negative_floats(2.0)),
