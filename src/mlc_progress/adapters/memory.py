@@ -175,6 +175,18 @@ class InMemoryUnitOfWork:
             self._apply(tables)
         self._active = False
 
+    def claim(
+        self, kind: str, key: tuple[str, str], committed: set[tuple[str, str]]
+    ) -> None:
+        """Reserve the id ``key`` of an append-only ``kind`` in this unit of
+        work; a ``ConflictError`` if it is already stored or appended here."""
+        self.check()
+        with self._store._lock:
+            taken = key in committed
+        if taken or (kind, *key) in self._appended:
+            raise ConflictError(f"{kind} id={key[1]!r} is already stored")
+        self._appended.add((kind, *key))
+
     def check(self) -> None:
         if not self._active:
             raise StorageError(
@@ -448,13 +460,11 @@ class _Attempts:
 
     def append(self, organization_id: str, attempt: Attempt) -> None:
         uow = self._uow
-        uow.check()
-        key = (organization_id, attempt.attempt_id)
-        with uow._store._lock:
-            taken = key in uow._store._tables.attempt_ids
-        if taken or ("attempt", *key) in uow._appended:
-            raise ConflictError(f"attempt_id={attempt.attempt_id!r} is logged")
-        uow._appended.add(("attempt", *key))
+        uow.claim(
+            "attempt",
+            (organization_id, attempt.attempt_id),
+            uow._store._tables.attempt_ids,
+        )
         uow._attempts.append((organization_id, attempt))
 
     def for_assignment(
@@ -524,13 +534,11 @@ class _Snapshots:
 
     def append(self, organization_id: str, snapshot: ProgressSnapshot) -> None:
         uow = self._uow
-        uow.check()
-        key = (organization_id, snapshot.snapshot_id)
-        with uow._store._lock:
-            taken = key in uow._store._tables.snapshot_ids
-        if taken or ("snapshot", *key) in uow._appended:
-            raise ConflictError(f"snapshot_id={snapshot.snapshot_id!r} exists")
-        uow._appended.add(("snapshot", *key))
+        uow.claim(
+            "snapshot",
+            (organization_id, snapshot.snapshot_id),
+            uow._store._tables.snapshot_ids,
+        )
         uow._snapshots.append((organization_id, snapshot))
 
     def for_student(
@@ -563,13 +571,9 @@ class _Audit:
 
     def append(self, organization_id: str, entry: AuditEntry) -> None:
         uow = self._uow
-        uow.check()
-        key = (organization_id, entry.audit_id)
-        with uow._store._lock:
-            taken = key in uow._store._tables.audit_ids
-        if taken or ("audit", *key) in uow._appended:
-            raise ConflictError(f"audit_id={entry.audit_id!r} exists")
-        uow._appended.add(("audit", *key))
+        uow.claim(
+            "audit", (organization_id, entry.audit_id), uow._store._tables.audit_ids
+        )
         uow._audit.append((organization_id, entry))
 
     def for_student(
@@ -756,13 +760,11 @@ class _Corrections:
 
     def append(self, organization_id: str, correction: CorrectionRecord) -> None:
         uow = self._uow
-        uow.check()
-        key = (organization_id, correction.correction_id)
-        with uow._store._lock:
-            taken = key in uow._store._tables.correction_ids
-        if taken or ("correction", *key) in uow._appended:
-            raise ConflictError(f"correction_id={correction.correction_id!r} is stored")
-        uow._appended.add(("correction", *key))
+        uow.claim(
+            "correction",
+            (organization_id, correction.correction_id),
+            uow._store._tables.correction_ids,
+        )
         uow._corrections.append((organization_id, correction))
 
     def entries(self, organization_id: str) -> tuple[CorrectionRecord, ...]:
@@ -787,13 +789,9 @@ class _AccessLog:
 
     def append(self, organization_id: str, entry: AccessLogEntry) -> None:
         uow = self._uow
-        uow.check()
-        key = (organization_id, entry.entry_id)
-        with uow._store._lock:
-            taken = key in uow._store._tables.access_ids
-        if taken or ("access", *key) in uow._appended:
-            raise ConflictError(f"entry_id={entry.entry_id!r} is logged")
-        uow._appended.add(("access", *key))
+        uow.claim(
+            "access", (organization_id, entry.entry_id), uow._store._tables.access_ids
+        )
         uow._access.append((organization_id, entry))
 
     def entries(
