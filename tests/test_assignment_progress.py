@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -358,3 +359,44 @@ def test_one_pass_figures_equal_the_standalone_calculators(
         else upcoming.step_id
     )
     assert progress.next_step_id == expected_next
+
+
+def test_a_recycled_object_id_never_reuses_another_structures_layout() -> None:
+    """The layout cache is keyed by identity and checks the structure is the
+    one it was made for, so an id recycled after garbage collection cannot
+    hand one assignment's steps to another."""
+    from mlc_progress import DEFAULT_POLICY
+    from mlc_progress._assignment import _LAYOUTS, Layout, layout
+
+    weights = DEFAULT_POLICY.stage_weights
+    other = AssignmentStructure(
+        assignment_id="other",
+        created_at=T0,
+        steps=(_definition("x", Stage.QUIZ),),
+    )
+    # As if ``other`` had died and STRUCTURE been allocated at its address.
+    stale = Layout(other, weights)
+    _LAYOUTS[(id(STRUCTURE), id(weights))] = (weakref.ref(other), weights, stale)
+    got = layout(STRUCTURE, weights)
+    assert got is not stale
+    assert [slot[0] for slot in got.slots] == [d.step_id for d in STRUCTURE.steps]
+    assert layout(STRUCTURE, weights) is got
+
+
+def test_the_layout_follows_the_policys_stage_weights() -> None:
+    """The same structure under other stage weights folds with those weights
+    (D12): the cache is per (structure, weights)."""
+    from mlc_progress import DEFAULT_POLICY, Policy, StageWeights
+
+    heavy = Policy(stage_weights=StageWeights(QUIZ=9.0))
+    plain = assignment_progress(STRUCTURE, STEPS, student_id="u", as_of=day(8))
+    weighted = assignment_progress(
+        STRUCTURE, STEPS, student_id="u", as_of=day(8), policy=heavy
+    )
+    again = assignment_progress(
+        STRUCTURE, STEPS, student_id="u", as_of=day(8), policy=DEFAULT_POLICY
+    )
+    assert weighted.mastery_score == mastery_score(STRUCTURE, STEPS, policy=heavy)
+    assert plain.mastery_score == mastery_score(STRUCTURE, STEPS)
+    assert weighted.mastery_score != plain.mastery_score
+    assert again == plain

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import weakref
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
@@ -22,6 +22,13 @@ from ._records import AssignmentProgress, StepProgress
 from ._structure import AssignmentStructure, StepDefinition
 
 __all__ = ["assignment_progress"]
+
+_COMPLETE = StepState.COMPLETE
+_IN_PROGRESS = StepState.IN_PROGRESS
+_LOCKED = StepState.LOCKED
+
+# A step's place in the fold: its id, whether it is required, its weight.
+_Slot = tuple[str, bool, float]
 
 
 def assignment_progress(
@@ -57,37 +64,11 @@ def assignment_progress(
     if due_at_override is not None:
         due_at_override = utc_argument("due_at_override", due_at_override)
     by_id = _by_id(steps)
-    weights = _weight_table(policy.stage_weights)
     assignment_id = structure.assignment_id
-
-    # One pass over the steps computes every per-step figure; each line names
-    # the calculator whose rule it folds (tests hold the two equal).
-    required = required_complete = completed = in_progress = locked = 0
-    required_completed_at: list[datetime | None] = []
-    time_on_task = 0
-    any_activity = False
-    first_touch: datetime | None = None
-    total_weight = weighted = 0.0  # mastery_score (D12)
-    scored_sum = 0.0  # average_score (D11)
-    scored = attempted = first_passes = 0  # pass_rate (D13)
-    upcoming: StepDefinition | None = None  # next_step (D14)
-    for index, definition in enumerate(structure.steps):
-        is_required = not (definition.optional or definition.deprecated)
-        weight = weights[definition.stage]
-        if is_required:
-            required += 1
-            total_weight += weight
-        progress = by_id.get(definition.step_id)
-        if progress is None:
-            # No record: the initial state, the first step available (Q17).
-            if index == 0:
-                upcoming = definition
-            else:
-                locked += 1
-            continue
+    for key, progress in by_id.items():
         if not isinstance(progress, StepProgress):
             raise InvalidInputError(
-                f"steps[{definition.step_id!r}]", progress, "a StepProgress record"
+                f"steps[{key!r}]", progress, "a StepProgress record"
             )
         if progress.student_id != student_id:
             raise InvalidInputError(
@@ -99,11 +80,68 @@ def assignment_progress(
                 progress.assignment_id,
                 f"the records are for {assignment_id!r}",
             )
+    return checked_assignment_progress(
+        structure,
+        by_id,
+        student_id=student_id,
+        as_of=as_of,
+        policy=policy,
+        archived=archived,
+        due_at_override=due_at_override,
+    )
+
+
+def checked_assignment_progress(
+    structure: AssignmentStructure,
+    by_id: Mapping[str, StepProgress],
+    *,
+    student_id: str,
+    as_of: datetime,
+    policy: Policy,
+    archived: bool,
+    due_at_override: datetime | None,
+) -> AssignmentProgress:
+    """:func:`assignment_progress` on inputs already checked: ``as_of`` and
+    ``due_at_override`` in UTC, ``by_id`` the student's own ``StepProgress``
+    records of this assignment keyed by step id (as a ``ProgressState``
+    guarantees). Private to the core: it is the attempt's hot path."""
+    # One pass over the steps computes every per-step figure; each line names
+    # the calculator whose rule it folds (tests hold the two equal).
+    required = required_complete = completed = in_progress = locked = 0
+    required_completed_at: list[datetime | None] = []
+    time_on_task = 0
+    any_activity = False
+    first_touch: datetime | None = None
+    total_weight = weighted = 0.0  # mastery_score (D12)
+    scored_sum = 0.0  # average_score (D11)
+    scored = attempted = first_passes = 0  # pass_rate (D13)
+    upcoming: str | None = None  # next_step (D14)
+    get = by_id.get
+    for index, (step_id, is_required, weight) in enumerate(
+        layout(structure, policy.stage_weights).slots
+    ):
+        if is_required:
+            required += 1
+            total_weight += weight
+        progress = get(step_id)
+        if progress is None:
+            # No record: the initial state, the first step available (Q17).
+            if index == 0:
+                upcoming = step_id
+            else:
+                locked += 1
+            continue
         state = progress.state
         attempts = progress.attempt_count
-        if is_required and attempts > 0:
-            weighted += weight * progress.best_score
-        if state is StepState.COMPLETE:
+        if attempts > 0:
+            if is_required:
+                weighted += weight * progress.best_score
+            first_score = progress.first_score
+            if first_score is not None:
+                attempted += 1
+                if first_score >= progress.target_score:
+                    first_passes += 1
+        if state is _COMPLETE:
             completed += 1
             if is_required:
                 required_complete += 1
@@ -111,30 +149,23 @@ def assignment_progress(
             if attempts > 0:
                 scored_sum += progress.best_score
                 scored += 1
-        elif state is StepState.IN_PROGRESS:
+        elif state is _IN_PROGRESS:
             in_progress += 1
             if upcoming is None:
-                upcoming = definition
-        elif state is StepState.LOCKED:
+                upcoming = step_id
+        elif state is _LOCKED:
             locked += 1
         elif upcoming is None:
-            upcoming = definition
-        if attempts > 0 and progress.first_score is not None:
-            attempted += 1
-            if progress.first_score >= progress.target_score:
-                first_passes += 1
+            upcoming = step_id
         time_on_task += progress.time_on_task_ms
-        if (
-            attempts > 0
-            or state is StepState.COMPLETE
-            or progress.started_at is not None
-        ):
+        started = progress.started_at
+        if attempts > 0 or state is _COMPLETE or started is not None:
             any_activity = True
-            for touched in (progress.started_at, progress.completed_at):
-                if touched is not None and (
-                    first_touch is None or touched < first_touch
-                ):
-                    first_touch = touched
+            if started is not None and (first_touch is None or started < first_touch):
+                first_touch = started
+            done = progress.completed_at
+            if done is not None and (first_touch is None or done < first_touch):
+                first_touch = done
 
     completion = completion_percentage(required_complete, required)
     status = assignment_status(
@@ -142,8 +173,8 @@ def assignment_progress(
     )
     completed_at: datetime | None = None
     if completion >= 100.0 and any_activity:
-        done = [t for t in required_completed_at if t is not None]
-        completed_at = max(done) if done else first_touch
+        done_at = [t for t in required_completed_at if t is not None]
+        completed_at = max(done_at) if done_at else first_touch
     velocity = steps_per_week(required_completed_at, as_of=as_of, policy=policy)
     expected = expected_percentage(
         created_at=structure.created_at,
@@ -183,10 +214,10 @@ def assignment_progress(
         average_score=min(scored_sum / scored, 100.0) if scored else 0.0,
         mastery_score=min(weighted / total_weight, 100.0) if total_weight else 0.0,
         pass_rate=100.0 * first_passes / attempted if attempted else 0.0,
-        next_step_id=None if upcoming is None else upcoming.step_id,
+        next_step_id=upcoming,
         next_step_due_at=None
         if upcoming is None
-        else _step_due(structure, upcoming, due_at_override),
+        else _step_due(structure, structure.step(upcoming), due_at_override),
         steps_per_week=velocity,
         pacing_status=pacing,
         due_at_override=due_at_override,
@@ -211,7 +242,46 @@ def _step_due(
     return step.due_at + (due_at_override - original_end)
 
 
-@functools.lru_cache(maxsize=64)
-def _weight_table(weights: StageWeights) -> Mapping[Stage, float]:
-    """``StageWeights`` as a lookup table; policies are few and immutable."""
-    return {stage: weights.weight(stage) for stage in Stage}
+class Layout:
+    """What the fold needs of a structure, worked out once per structure.
+
+    ``slots``: each step's id, whether it is required (D10) and its stage
+    weight (D12); ``positions``: each step id's index; ``not_required``: the
+    indexes of optional and deprecated steps.
+    """
+
+    __slots__ = ("not_required", "positions", "slots")
+
+    def __init__(self, structure: AssignmentStructure, weights: StageWeights) -> None:
+        table = {stage: weights.weight(stage) for stage in Stage}
+        steps = structure.steps
+        self.slots: tuple[_Slot, ...] = tuple(
+            (d.step_id, d.required, table[d.stage]) for d in steps
+        )
+        self.positions: dict[str, int] = {d.step_id: i for i, d in enumerate(steps)}
+        self.not_required: tuple[int, ...] = tuple(
+            i for i, d in enumerate(steps) if not d.required
+        )
+
+
+# Layouts by the identity of their structure and stage weights: hashing a
+# structure costs more than the fold it serves. A weak reference tells a live
+# entry from a recycled id; the table is bounded.
+_LAYOUTS: dict[
+    tuple[int, int],
+    tuple[weakref.ref[AssignmentStructure], StageWeights, Layout],
+] = {}
+_LAYOUTS_MAX = 1024
+
+
+def layout(structure: AssignmentStructure, weights: StageWeights) -> Layout:
+    """The :class:`Layout` of ``structure`` under ``weights``, cached."""
+    key = (id(structure), id(weights))
+    hit = _LAYOUTS.get(key)
+    if hit is not None and hit[0]() is structure and hit[1] is weights:
+        return hit[2]
+    made = Layout(structure, weights)
+    if len(_LAYOUTS) >= _LAYOUTS_MAX:
+        _LAYOUTS.clear()
+    _LAYOUTS[key] = (weakref.ref(structure), weights, made)
+    return made

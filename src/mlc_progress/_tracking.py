@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 
 from . import _validate as v
-from ._assignment import assignment_progress
+from ._assignment import checked_assignment_progress, layout
 from ._commands import (
     AdjustTarget,
     ArchiveAssignment,
@@ -326,16 +326,6 @@ def _effective_completion(assignment: AssignmentProgress | None) -> float:
     return assignment.completion_percentage
 
 
-def _position(structure: AssignmentStructure, step_id: str) -> int:
-    """Where ``step_id`` is in the step order; NotFoundError if nowhere."""
-    for index, definition in enumerate(structure.steps):
-        if definition.step_id == step_id:
-            return index
-    raise NotFoundError(
-        f"step_id={step_id!r} is not in assignment {structure.assignment_id!r}"
-    )
-
-
 # Which completion wins a tie on time (see ``_Transition.complete``).
 _RANK: Mapping[CompletionSource, int] = {
     CompletionSource.FRESH_ATTEMPT: 0,
@@ -409,10 +399,15 @@ class _Transition:
         # on it (D7 rule 4); NotFoundError for an unknown step.
         self.skipped: tuple[StepDefinition, ...] = ()
         if step_id is not None:
-            index = _position(self.structure, step_id)
-            self.skipped = tuple(
-                d for d in self.structure.steps[:index] if not d.required
-            )
+            shape = layout(self.structure, policy.stage_weights)
+            index = shape.positions.get(step_id)
+            if index is None:
+                raise NotFoundError(
+                    f"step_id={step_id!r} is not in assignment"
+                    f" {self.structure.assignment_id!r}"
+                )
+            steps = self.structure.steps
+            self.skipped = tuple(steps[i] for i in shape.not_required if i < index)
         self.reconciled = False
         self.counter = 0
         self.time_field, self.at = _command_time(command)
@@ -788,7 +783,9 @@ class _Transition:
                     unlocked_at = step.completed_at
 
     def recompute(self) -> AssignmentProgress:
-        return assignment_progress(
+        # The state's records were checked when it was built, and the ones
+        # made here are the transition's own: no second check per step.
+        return checked_assignment_progress(
             self.structure,
             self.steps,
             student_id=self.student_id,

@@ -25,13 +25,17 @@ RULE_RATIO = "D5: a ratio is a finite non-negative number, not a boolean"
 
 def to_utc(value: datetime) -> datetime:
     """Normalize an aware datetime to UTC; leave anything else to the validator."""
+    if type(value) is datetime and value.tzinfo is UTC:
+        return value  # already normalized: the common case, kept as is
     if isinstance(value, datetime) and value.utcoffset() is not None:
         return value.astimezone(UTC)
     return value
 
 
 def to_utc_optional(value: datetime | None) -> datetime | None:
-    return None if value is None else to_utc(value)
+    if value is None or (type(value) is datetime and value.tzinfo is UTC):
+        return value
+    return to_utc(value)
 
 
 def _is_number(value: object) -> bool:
