@@ -379,7 +379,7 @@ def test_a_recycled_object_id_never_reuses_another_structures_layout() -> None:
     _LAYOUTS[(id(STRUCTURE), id(weights))] = (weakref.ref(other), weights, stale)
     got = layout(STRUCTURE, weights)
     assert got is not stale
-    assert [slot[0] for slot in got.slots] == [d.step_id for d in STRUCTURE.steps]
+    assert got.ids == tuple(d.step_id for d in STRUCTURE.steps)
     assert layout(STRUCTURE, weights) is got
 
 

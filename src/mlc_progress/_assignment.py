@@ -27,9 +27,6 @@ _COMPLETE = StepState.COMPLETE
 _IN_PROGRESS = StepState.IN_PROGRESS
 _LOCKED = StepState.LOCKED
 
-# A step's place in the fold: its id, whether it is required, its weight.
-_Slot = tuple[str, bool, float]
-
 
 def assignment_progress(
     structure: AssignmentStructure,
@@ -107,27 +104,27 @@ def checked_assignment_progress(
     guarantees). Private to the core: it is the attempt's hot path."""
     # One pass over the steps computes every per-step figure; each line names
     # the calculator whose rule it folds (tests hold the two equal).
-    required = required_complete = completed = in_progress = locked = 0
-    required_completed_at: list[datetime | None] = []
+    shape = layout(structure, policy.stage_weights)
+    required = shape.required
+    total_weight = shape.total_weight  # mastery_score (D12)
+    required_complete = completed = in_progress = locked = 0
+    required_completed_at: list[datetime] = []
     time_on_task = 0
     any_activity = False
     first_touch: datetime | None = None
-    total_weight = weighted = 0.0  # mastery_score (D12)
+    weighted = 0.0  # mastery_score (D12)
     scored_sum = 0.0  # average_score (D11)
     scored = attempted = first_passes = 0  # pass_rate (D13)
-    upcoming: str | None = None  # next_step (D14)
-    get = by_id.get
-    for index, (step_id, is_required, weight) in enumerate(
-        layout(structure, policy.stage_weights).slots
+    upcoming: int | None = None  # next_step (D14), by index
+    index = -1
+    for (is_required, weight), progress in zip(
+        shape.weights, map(by_id.get, shape.ids), strict=True
     ):
-        if is_required:
-            required += 1
-            total_weight += weight
-        progress = get(step_id)
+        index += 1
         if progress is None:
             # No record: the initial state, the first step available (Q17).
             if index == 0:
-                upcoming = step_id
+                upcoming = 0
             else:
                 locked += 1
             continue
@@ -141,31 +138,38 @@ def checked_assignment_progress(
                 attempted += 1
                 if first_score >= progress.target_score:
                     first_passes += 1
+        started = progress.started_at
         if state is _COMPLETE:
             completed += 1
+            done = progress.completed_at
             if is_required:
                 required_complete += 1
-                required_completed_at.append(progress.completed_at)
+                required_completed_at.append(done)  # type: ignore[arg-type]  # D4
             if attempts > 0:
                 scored_sum += progress.best_score
                 scored += 1
-        elif state is _IN_PROGRESS:
-            in_progress += 1
-            if upcoming is None:
-                upcoming = step_id
-        elif state is _LOCKED:
-            locked += 1
-        elif upcoming is None:
-            upcoming = step_id
-        time_on_task += progress.time_on_task_ms
-        started = progress.started_at
-        if attempts > 0 or state is _COMPLETE or started is not None:
+            # D4: completed_at is set exactly when complete.
             any_activity = True
             if started is not None and (first_touch is None or started < first_touch):
                 first_touch = started
-            done = progress.completed_at
-            if done is not None and (first_touch is None or done < first_touch):
+            if first_touch is None or done < first_touch:  # type: ignore[operator]
                 first_touch = done
+        else:
+            if state is _IN_PROGRESS:
+                in_progress += 1
+                if upcoming is None:
+                    upcoming = index
+            elif state is _LOCKED:
+                locked += 1
+            elif upcoming is None:
+                upcoming = index
+            if attempts > 0 or started is not None:
+                any_activity = True
+                if started is not None and (
+                    first_touch is None or started < first_touch
+                ):
+                    first_touch = started
+        time_on_task += progress.time_on_task_ms
 
     completion = completion_percentage(required_complete, required)
     status = assignment_status(
@@ -214,10 +218,10 @@ def checked_assignment_progress(
         average_score=min(scored_sum / scored, 100.0) if scored else 0.0,
         mastery_score=min(weighted / total_weight, 100.0) if total_weight else 0.0,
         pass_rate=100.0 * first_passes / attempted if attempted else 0.0,
-        next_step_id=upcoming,
+        next_step_id=None if upcoming is None else structure.steps[upcoming].step_id,
         next_step_due_at=None
         if upcoming is None
-        else _step_due(structure, structure.step(upcoming), due_at_override),
+        else _step_due(structure, structure.steps[upcoming], due_at_override),
         steps_per_week=velocity,
         pacing_status=pacing,
         due_at_override=due_at_override,
@@ -245,23 +249,39 @@ def _step_due(
 class Layout:
     """What the fold needs of a structure, worked out once per structure.
 
-    ``slots``: each step's id, whether it is required (D10) and its stage
-    weight (D12); ``positions``: each step id's index; ``not_required``: the
-    indexes of optional and deprecated steps.
+    ``ids``: the step ids in order; ``weights``: each step's required flag
+    (D10) and stage weight (D12); ``positions``: each step id's index;
+    ``not_required``: the indexes of optional and deprecated steps;
+    ``required`` and ``total_weight``: their count and the sum of the
+    required steps' weights, added in step order.
     """
 
-    __slots__ = ("not_required", "positions", "slots")
+    __slots__ = (
+        "ids",
+        "not_required",
+        "positions",
+        "required",
+        "total_weight",
+        "weights",
+    )
 
     def __init__(self, structure: AssignmentStructure, weights: StageWeights) -> None:
         table = {stage: weights.weight(stage) for stage in Stage}
         steps = structure.steps
-        self.slots: tuple[_Slot, ...] = tuple(
-            (d.step_id, d.required, table[d.stage]) for d in steps
+        self.ids: tuple[str, ...] = tuple(d.step_id for d in steps)
+        self.weights: tuple[tuple[bool, float], ...] = tuple(
+            (d.required, table[d.stage]) for d in steps
         )
         self.positions: dict[str, int] = {d.step_id: i for i, d in enumerate(steps)}
         self.not_required: tuple[int, ...] = tuple(
             i for i, d in enumerate(steps) if not d.required
         )
+        self.required = len(steps) - len(self.not_required)
+        total = 0.0
+        for is_required, weight in self.weights:
+            if is_required:
+                total += weight
+        self.total_weight = total
 
 
 # Layouts by the identity of their structure and stage weights: hashing a

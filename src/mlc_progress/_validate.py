@@ -62,35 +62,56 @@ def check_time_value(field: str, value: object) -> None:
         raise InvalidInputError(field, value, RULE_TIME)
 
 
+# Each validator below first accepts the common case (a plain float, int,
+# str or UTC datetime within range) in one expression, and otherwise falls
+# back to the full check, which accepts subclasses (numpy scalars, say) and
+# raises for everything else. ``0 <= x <= 100`` is false for NaN and the
+# infinities, so the fast path needs no ``isfinite``.
+_PLAIN_NUMBER = (float, int)
+
+
 def score(_: Any, attribute: Any, value: Any) -> None:
+    if type(value) in _PLAIN_NUMBER and 0 <= value <= 100:
+        return
     check_score_value(attribute.name, value)
 
 
 def optional_score(_: Any, attribute: Any, value: Any) -> None:
-    if value is not None:
-        check_score_value(attribute.name, value)
+    if value is None or (type(value) in _PLAIN_NUMBER and 0 <= value <= 100):
+        return
+    check_score_value(attribute.name, value)
 
 
 def target(_: Any, attribute: Any, value: Any) -> None:
+    if type(value) in _PLAIN_NUMBER and 0 < value <= 100:
+        return
     check_target_value(attribute.name, value)
 
 
 def percentage(_: Any, attribute: Any, value: Any) -> None:
+    if type(value) in _PLAIN_NUMBER and 0 <= value <= 100:
+        return
     if not (_is_number(value) and math.isfinite(value) and 0 <= value <= 100):
         raise InvalidInputError(attribute.name, value, RULE_PERCENT)
 
 
 def count(_: Any, attribute: Any, value: Any) -> None:
+    if type(value) is int and value >= 0:
+        return
     if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
         raise InvalidInputError(attribute.name, value, RULE_COUNT)
 
 
 def duration_ms(_: Any, attribute: Any, value: Any) -> None:
+    if type(value) is int and value >= 0:
+        return
     if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
         raise InvalidInputError(attribute.name, value, RULE_DURATION)
 
 
 def ratio(_: Any, attribute: Any, value: Any) -> None:
+    if type(value) in _PLAIN_NUMBER and 0 <= value < math.inf:
+        return
     if not (_is_number(value) and math.isfinite(value) and value >= 0):
         raise InvalidInputError(attribute.name, value, RULE_RATIO)
 
@@ -101,12 +122,15 @@ def optional_ratio(instance: Any, attribute: Any, value: Any) -> None:
 
 
 def identifier(_: Any, attribute: Any, value: Any) -> None:
+    if type(value) is str and value and not value.isspace():
+        return
     check_id_value(attribute.name, value)
 
 
 def optional_identifier(_: Any, attribute: Any, value: Any) -> None:
-    if value is not None:
-        check_id_value(attribute.name, value)
+    if value is None or (type(value) is str and value and not value.isspace()):
+        return
+    check_id_value(attribute.name, value)
 
 
 def identifiers(_: Any, attribute: Any, value: Any) -> None:
@@ -117,12 +141,15 @@ def identifiers(_: Any, attribute: Any, value: Any) -> None:
 
 
 def utc_time(_: Any, attribute: Any, value: Any) -> None:
+    if value.__class__ is datetime and value.tzinfo is UTC:
+        return
     check_time_value(attribute.name, value)
 
 
 def optional_utc_time(_: Any, attribute: Any, value: Any) -> None:
-    if value is not None:
-        check_time_value(attribute.name, value)
+    if value is None or (value.__class__ is datetime and value.tzinfo is UTC):
+        return
+    check_time_value(attribute.name, value)
 
 
 def boolean(_: Any, attribute: Any, value: Any) -> None:
