@@ -7,6 +7,7 @@ created at ``T0`` and due four weeks later; her teacher acts on it.
 
 from __future__ import annotations
 
+import pickle
 from datetime import datetime
 from typing import Any
 
@@ -1060,3 +1061,34 @@ def test_a_state_refuses_a_sequence_that_does_not_hold_the_assignment() -> None:
             ),
         )
     assert error.value.field == "sequence_structure"
+
+
+def test_a_state_keeps_its_records_when_the_callers_dict_changes() -> None:
+    """A state holds a read-only copy of its records: changing the dict it
+    was built from, after its records were checked, cannot slip another
+    student's record past the check."""
+    own = StepProgress(
+        step_id="learn", assignment_id=ASSIGNMENT, student_id=STUDENT, target_score=80
+    )
+    given = {"learn": own}
+    state = ProgressState(student_id=STUDENT, structure=three_steps(), steps=given)
+    given["learn"] = attrs.evolve(own, student_id="someone-else")
+    given["play"] = own
+    assert dict(state.steps) == {"learn": own}
+    with pytest.raises(TypeError):
+        state.steps["learn"] = own  # type: ignore[index]  # read-only on purpose
+    outcome = apply_command(attempt("t1", "learn", 90.0, at(1)), state, as_of=NOW)
+    assert {s.student_id for s in outcome.steps} == {STUDENT}
+
+
+def test_a_state_survives_pickling() -> None:
+    """A host may cache states out of process: a state pickles and comes
+    back equal, still read-only."""
+    state = replay(
+        fresh(three_steps()), [attempt("t1", "learn", 90.0, at(1))], as_of=NOW
+    ).state
+    again: ProgressState = pickle.loads(pickle.dumps(state))
+    assert again == state
+    assert dict(again.steps) == dict(state.steps)
+    with pytest.raises(TypeError):
+        again.steps["learn"] = state.steps["learn"]  # type: ignore[index]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Collection, Container, Mapping
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -101,6 +102,15 @@ _COMPLETE = StepState.COMPLETE
 _LOCKED = StepState.LOCKED
 
 
+def _frozen_steps(steps: object) -> object:
+    """A read-only copy: the caller's dict can change after the state was
+    checked, the state cannot (the core trusts what it checked). Anything
+    else is left for the check, which refuses it with a typed error."""
+    if isinstance(steps, Mapping):
+        return MappingProxyType(dict(steps))
+    return steps
+
+
 @attrs.frozen(kw_only=True)
 class ProgressState:
     """One student's records for one assignment, as read from storage.
@@ -118,7 +128,9 @@ class ProgressState:
         validator=attrs.validators.instance_of(AssignmentStructure)
     )
     assignment: AssignmentProgress | None = None
-    steps: Mapping[str, StepProgress] = attrs.field(factory=dict, hash=False)
+    steps: Mapping[str, StepProgress] = attrs.field(
+        factory=dict, converter=_frozen_steps, hash=False
+    )
     sequence_structure: SequenceStructure | None = None
     sequence: SequenceProgress | None = None
 
@@ -169,6 +181,12 @@ class ProgressState:
                 "the record of this student in sequence_structure",
             )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A read-only mapping does not pickle; the rebuilt state copies a dict.
+        fields = {a.name: getattr(self, a.name) for a in attrs.fields(type(self))}
+        fields["steps"] = _as_dict(self.steps)
+        return _rebuild_state, (fields,)
+
     def after(self, outcome: Outcome) -> ProgressState:
         """The state once ``outcome`` is stored: its records replace the old.
 
@@ -192,7 +210,7 @@ class ProgressState:
         """
         if not outcome.applied:
             return self
-        steps = dict(self.steps)
+        steps = _as_dict(self.steps)
         steps.update((s.step_id, s) for s in outcome.steps)
         return attrs.evolve(
             self,
@@ -223,6 +241,18 @@ class Outcome:
     snapshots: tuple[ProgressSnapshot, ...] = ()
     audit: tuple[AuditEntry, ...] = ()
     consumed_ids: tuple[str, ...] = ()
+
+
+def _as_dict(steps: Mapping[str, StepProgress]) -> dict[str, StepProgress]:
+    """A new dict of a state's records; a read-only proxy copies its dict
+    in C, ``dict(proxy)`` goes key by key."""
+    if type(steps) is MappingProxyType:
+        return steps.copy()
+    return dict(steps)
+
+
+def _rebuild_state(fields: dict[str, Any]) -> ProgressState:
+    return ProgressState(**fields)
 
 
 def initial_step_progress(
@@ -377,7 +407,7 @@ class _Transition:
         self.key = key
         self.structure = state.structure
         self.student_id = state.student_id
-        self.steps: dict[str, StepProgress] = dict(state.steps)
+        self.steps: dict[str, StepProgress] = _as_dict(state.steps)
         self.changed: dict[str, StepProgress] = {}
         self.events: list[Event] = []
         self.snapshots: list[ProgressSnapshot] = []
