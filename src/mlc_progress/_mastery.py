@@ -35,6 +35,19 @@ def mastery_level(
     """
     check_score_value("best_score", best_score)
     check_target_value("target_score", target_score)
+    return checked_mastery_level(
+        attempt_count, best_score, target_score, consistency_score, policy
+    )
+
+
+def checked_mastery_level(
+    attempt_count: int,
+    best_score: float,
+    target_score: float,
+    consistency_score: float | None,
+    policy: Policy,
+) -> MasteryLevel:
+    """:func:`mastery_level` on scores already checked (the core's records)."""
     if attempt_count == 0:
         return MasteryLevel.NOT_STARTED
     if best_score < target_score * policy.learning_ratio:

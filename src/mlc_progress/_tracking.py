@@ -59,7 +59,7 @@ from ._events import (
     SequenceProgressMilestone,
     StepProgressUpdated,
 )
-from ._mastery import mastery_level
+from ._mastery import checked_mastery_level, mastery_level
 from ._policy import DEFAULT_POLICY, Policy
 from ._records import (
     AssignmentProgress,
@@ -649,12 +649,8 @@ class _Transition:
             or (meta is not None and meta.original_score >= target),
             time_on_task_ms=step.time_on_task_ms + attempt.duration_ms,
             session_count=fields["session_count"],
-            mastery_level=mastery_level(
-                attempt_count=count,
-                best_score=best,
-                target_score=target,
-                consistency_score=consistency,
-                policy=self.policy,
+            mastery_level=checked_mastery_level(
+                count, best, target, consistency, self.policy
             ),
             consistency_score=consistency,
             completion_source=step.completion_source,
