@@ -11,7 +11,10 @@ five-step assignment, each attempt on the step they are at):
 - ``service_sqlite_batch_attempts_per_s``: ``apply_many``, 500 attempts per
   transaction (100 with ``--quick``);
 - ``core_apply_command_us``: the pure core alone per attempt, the floor
-  under every figure above.
+  under every figure above;
+- ``service_sqlite_batch_shell_us``: what the service and SQLite add per
+  attempt in a batch: the batched run's microseconds per attempt less the
+  core's, both measured in this run.
 
 Run alone with ``python bench/bench_service.py [--quick]``.
 """
@@ -53,6 +56,7 @@ UNITS = {
     "service_sqlite_full_attempts_per_s": "attempts/s",
     "service_sqlite_batch_attempts_per_s": "attempts/s",
     "core_apply_command_us": "us",
+    "service_sqlite_batch_shell_us": "us",
 }
 
 TARGETS = [
@@ -194,6 +198,10 @@ def run(results: dict[str, float], quick: bool) -> None:
                 )
 
     results["core_apply_command_us"] = core_us(count)
+    results["service_sqlite_batch_shell_us"] = (
+        1e6 / results["service_sqlite_batch_attempts_per_s"]
+        - results["core_apply_command_us"]
+    )
 
 
 if __name__ == "__main__":

@@ -372,10 +372,17 @@ class CommandLog(Protocol):
 
     ``append`` of an id already in the log raises :class:`ConflictError`
     and keeps the first entry: two transactions can never both apply the
-    same command.
+    same command. ``contains_many`` answers ``contains`` for many ids at
+    once: the ones among ``command_ids`` in the log (this transaction's
+    appends included), so a batch asks once, not once per command. A log
+    without it still works: the service then asks ``contains`` per command.
     """
 
     def contains(self, organization_id: str, command_id: str) -> bool: ...
+
+    def contains_many(
+        self, organization_id: str, command_ids: Iterable[str]
+    ) -> frozenset[str]: ...
 
     def get(self, organization_id: str, command_id: str) -> CommandRecord | None: ...
 
@@ -557,8 +564,11 @@ class UnitOfWork(Protocol):
     Use as a context manager; ``commit()`` inside the block stores every
     write of the block atomically; leaving the block without ``commit()``
     (or by an exception) stores none of them. Reads inside the block see the
-    block's own writes. A failed commit raises :class:`ConflictError` (a
-    concurrent transaction won) or :class:`StorageError`, and stores nothing.
+    block's own writes. An adapter may hold writes back until ``commit()``
+    (merging repeated writes of one record); a stale ``expected_version``
+    is still refused at the write. A failed commit raises
+    :class:`ConflictError` (a concurrent transaction won) or
+    :class:`StorageError`, and stores nothing.
     """
 
     @property

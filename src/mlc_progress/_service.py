@@ -120,6 +120,38 @@ def _access_decision(
     return action, authorize(actor, action, resource)
 
 
+def _label(command: object) -> str:
+    """How a batch's error note names a command: its id, or what it is when
+    it is no command at all."""
+    try:
+        return repr(command_id_of(command))  # type: ignore[arg-type]
+    except InvalidInputError:
+        return f"not a command: {type(command).__name__}"
+
+
+def _applied_before(
+    uow: UnitOfWork, organization_id: str, batch: tuple[Command, ...]
+) -> set[str] | None:
+    """The ids of ``batch`` already in the command log, asked in one call
+    (D3), or ``None`` (ask per command) for one command or a log without
+    ``contains_many``. A command whose id is malformed is left out: it is
+    refused, with its position, when its turn comes."""
+    if len(batch) < 2:
+        return None
+    lookup: Callable[[str, Iterable[str]], frozenset[str]] | None = getattr(
+        uow.commands, "contains_many", None
+    )
+    if lookup is None:
+        return None
+    ids = []
+    for command in batch:
+        try:
+            ids.append(command_id_of(command))
+        except InvalidInputError:
+            continue
+    return set(lookup(organization_id, ids))
+
+
 class _SeenIn:
     """``seen`` for the core, answered by the command log (D3).
 
@@ -234,15 +266,18 @@ class ProgressService:
         batch = tuple(commands)
 
         def work(uow: UnitOfWork, now: datetime) -> tuple[Outcome, ...]:
+            applied = _applied_before(uow, organization_id, batch)
             outcomes = []
             for index, command in enumerate(batch):
                 try:
                     self._authorize(uow, organization_id, command, actor, now)
-                    outcomes.append(self._apply_one(uow, organization_id, command, now))
+                    outcomes.append(
+                        self._apply_one(uow, organization_id, command, now, applied)
+                    )
                 except (InvalidInputError, NotFoundError, _Denied) as exc:
                     if len(batch) > 1:
                         note = (
-                            f"command {index} ({command_id_of(command)!r}) of the"
+                            f"command {index} ({_label(command)}) of the"
                             " batch; nothing of the batch was stored"
                         )
                         (exc.error if isinstance(exc, _Denied) else exc).add_note(note)
@@ -311,10 +346,22 @@ class ProgressService:
             denied.error.add_note("not logged: the store has no access log")
 
     def _apply_one(
-        self, uow: UnitOfWork, organization_id: str, command: Command, now: datetime
+        self,
+        uow: UnitOfWork,
+        organization_id: str,
+        command: Command,
+        now: datetime,
+        applied: set[str] | None = None,
     ) -> Outcome:
+        """Apply one command in ``uow``. ``applied``, when given, holds every
+        id of the batch already in the command log or applied earlier in the
+        batch, and grows with this command's ids; otherwise the log is asked."""
         key = command_id_of(command)
-        if uow.commands.contains(organization_id, key):
+        if (
+            key in applied
+            if applied is not None
+            else uow.commands.contains(organization_id, key)
+        ):
             # Re-delivered (D3): nothing to load, nothing to change.
             return Outcome(command_id=key, applied=False)
         student_id = command.student_id
@@ -357,6 +404,8 @@ class ProgressService:
                 )
         if not outcome.applied:
             return outcome
+        if applied is not None:
+            applied.update(outcome.consumed_ids)
         for step in outcome.steps:
             before = steps.get(step.step_id)
             progress.put_step(

@@ -438,6 +438,17 @@ class _Commands:
     def contains(self, organization_id: str, command_id: str) -> bool:
         return self.get(organization_id, command_id) is not None
 
+    def contains_many(
+        self, organization_id: str, command_ids: Iterable[str]
+    ) -> frozenset[str]:
+        uow = self._uow
+        uow.check()
+        keys = [(organization_id, command_id) for command_id in command_ids]
+        own = uow._commands
+        with uow._store._lock:
+            logged = uow._store._tables.commands
+            return frozenset(key[1] for key in keys if key in own or key in logged)
+
     def get(self, organization_id: str, command_id: str) -> CommandRecord | None:
         uow = self._uow
         uow.check()

@@ -19,6 +19,7 @@ Driver errors come out as the library's errors.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -53,9 +54,10 @@ from .._records import (
     StudentProgressSummary,
 )
 from .._risk import DismissalStats, RiskState
-from .._serialization import event_from_dict, event_to_dict, structure, unstructure
+from .._serialization import event_from_dict, structure
 from .._structure import AssignmentStructure, Attempt, SequenceStructure
 from .._validate import to_utc
+from ._encoding import encode, encode_event
 
 __all__ = [
     "APPEND_ONLY_TABLES",
@@ -279,7 +281,8 @@ def _check_key(key: tuple[str, ...], record: Any) -> None:
 
 
 def _encode(record: Any) -> str:
-    return json.dumps(unstructure(record), separators=(",", ":"), ensure_ascii=False)
+    """The stored JSON of ``record``: the converter's text (see _encoding)."""
+    return encode(record)
 
 
 class SQLiteStore:
@@ -537,8 +540,80 @@ class SQLiteStore:
         return body
 
 
+class _Held:
+    """A write of a current record held back until the transaction sends its
+    writes: the row's key columns (their values are the key's, after the
+    table), the version the file holds (``0``: no row) and the record to
+    store with its new version."""
+
+    __slots__ = ("columns", "record", "stored", "what")
+
+    def __init__(
+        self,
+        columns: tuple[str, ...],
+        stored: int,
+        record: Versioned[Any],
+        what: str,
+    ) -> None:
+        self.columns = columns
+        self.stored = stored
+        self.record = record
+        self.what = what
+
+
+# The key columns of the current-record tables written on the hot path.
+_STEP_COLUMNS = ("organization_id", "student_id", "assignment_id", "step_id")
+_ASSIGNMENT_COLUMNS = ("organization_id", "student_id", "assignment_id")
+_SEQUENCE_COLUMNS = ("organization_id", "student_id", "sequence_id")
+
+
+@functools.cache
+def _select_sql(table: str, columns: tuple[str, ...]) -> str:
+    where = " AND ".join(f"{c} = ?" for c in columns)
+    return f"SELECT version, body FROM {table} WHERE {where}"
+
+
+@functools.cache
+def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    marks = ", ".join("?" for _ in columns)
+    names = ", ".join(columns)
+    return f"INSERT INTO {table} ({names}, version, body) VALUES ({marks}, ?, ?)"
+
+
+@functools.cache
+def _update_sql(table: str, columns: tuple[str, ...]) -> str:
+    where = " AND ".join(f"{c} = ?" for c in columns)
+    return f"UPDATE {table} SET version = ?, body = ? WHERE {where} AND version = ?"
+
+
+def _check_version(current: int, expected: int, what: str) -> None:
+    """Raise ConflictError unless ``expected`` is the version ``current``."""
+    if current == expected:
+        return
+    if expected == 0:
+        raise ConflictError(f"{what}: the record exists; version 0 is stale")
+    raise ConflictError(f"{what}: the stored version is not {expected}")
+
+
 class SQLiteUnitOfWork:
-    """One ``BEGIN IMMEDIATE`` transaction on this thread's connection."""
+    """One ``BEGIN IMMEDIATE`` transaction on this thread's connection.
+
+    The transaction holds the database's write lock from its first statement,
+    so nothing else changes the file until it ends. That makes an identity
+    map exact: each current record it reads or writes is kept by key, and a
+    later read of that key in the transaction is answered from memory (no
+    query, no decoding). A write of a record whose stored version is known
+    this way is checked against it at once (a stale ``expected_version``
+    raises :class:`ConflictError` at the put, as ever) and held back:
+    repeated writes of one key merge, and ``commit()`` stores each held record
+    once, at its last version, with ``UPDATE ... WHERE version = <stored>``
+    before ``COMMIT``. A write of a key not read first goes to the file at
+    once, checked by the same ``UPDATE``. Reads that list many rows (raw
+    reads, a student's assignments, the roster) send the held writes first.
+    Leaving without ``commit()`` discards the map and the held writes with
+    the rest of the transaction. Appends to the logs go to the file at once,
+    so a repeated id is refused at the append (D3).
+    """
 
     def __init__(self, store: SQLiteStore) -> None:
         self._store = store
@@ -557,6 +632,21 @@ class SQLiteUnitOfWork:
         self.corrections = _Corrections(self)
         self.raw = _Raw(self)
         self.access_log = _AccessLog(self)
+        self._reset()
+
+    def _reset(self) -> None:
+        # The identity map: current records by (table, organization, *ids),
+        # ``None`` for a key known to have no row; step records by group
+        # (organization, student, assignment) when the group was read whole.
+        self._rows: dict[tuple[str, ...], Versioned[Any] | None] = {}
+        self._groups: dict[
+            tuple[str, str, str], dict[str, Versioned[StepProgress]]
+        ] = {}
+        # Writes held back until commit (or a listing read), by key, in order.
+        self._held: dict[tuple[str, ...], _Held] = {}
+        # Structures the catalog read in this transaction.
+        self._structures: dict[tuple[str, str, str], Any] = {}
+        self._failed = False
 
     def __enter__(self) -> Self:
         if self._conn is not None:
@@ -579,6 +669,7 @@ class SQLiteUnitOfWork:
         local.owner = self
         self._conn = conn
         self._marked = False
+        self._reset()
         return self
 
     def __exit__(
@@ -588,6 +679,7 @@ class SQLiteUnitOfWork:
         tb: types.TracebackType | None,
     ) -> None:
         conn = self._conn
+        self._reset()  # the map and the held writes go with the transaction
         if conn is None:
             return
         self._conn = None
@@ -598,9 +690,17 @@ class SQLiteUnitOfWork:
             conn.execute("ROLLBACK")
 
     def commit(self) -> None:
+        if self._failed:
+            self._require()
+            raise StorageError(
+                "a write of this transaction failed: leave the block, nothing"
+                " is committed"
+            )
+        self._flush()
         self._run("COMMIT", (), "committing")
         self._conn = None
         self._store._local.owner = None
+        self._reset()
 
     def _require(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -620,20 +720,120 @@ class SQLiteUnitOfWork:
     def _decode(self, cls: type[T], body: str) -> T:
         return self._store._decode(cls, body)
 
+    # -- the identity map and the held writes ---------------------------------------
+
+    def _flush(self) -> None:
+        """Store the held writes in the transaction now (each key once, at
+        its last version); ``commit()`` does it first. A failure here fails
+        the transaction: ``commit()`` then refuses."""
+        held = self._held
+        if not held:
+            return
+        self._held = {}
+        encode = self._store._encode_record
+        try:
+            for key, write in held.items():
+                body = encode(key, write.record.record)
+                self._send(
+                    key,
+                    write.columns,
+                    body,
+                    write.stored,
+                    write.record.version,
+                    write.what,
+                )
+        except BaseException:
+            self._failed = True
+            raise
+
+    def _send(
+        self,
+        key: tuple[str, ...],
+        columns: tuple[str, ...],
+        body: str,
+        stored: int,
+        version: int,
+        what: str,
+    ) -> None:
+        """Write ``body`` at ``version`` over the row of ``key`` (the table,
+        then the values of ``columns``) at version ``stored`` (``0``: insert);
+        ConflictError when the file holds another version."""
+        table, values = key[0], key[1:]
+        if stored == 0:
+            try:
+                self._run(_insert_sql(table, columns), (*values, version, body), what)
+            except ConflictError:
+                raise ConflictError(
+                    f"{what}: the record exists; version 0 is stale"
+                ) from None
+            return
+        cursor = self._run(
+            _update_sql(table, columns), (version, body, *values, stored), what
+        )
+        if cursor.rowcount != 1:
+            raise ConflictError(f"{what}: the stored version is not {stored}")
+
+    def _remember(self, key: tuple[str, ...], found: Versioned[Any] | None) -> None:
+        rows = self._rows
+        if len(rows) + len(self._groups) >= self._store._cache_size:
+            self._forget()
+        rows[key] = found
+
+    def _remember_group(
+        self, key: tuple[str, str, str], group: dict[str, Versioned[StepProgress]]
+    ) -> None:
+        if len(self._rows) + len(self._groups) >= self._store._cache_size:
+            self._forget()
+        self._groups[key] = group
+
+    def _forget(self) -> None:
+        """Bound the map: store the held writes, then drop what was read."""
+        self._flush()
+        self._rows.clear()
+        self._groups.clear()
+
+    def _hold(
+        self,
+        key: tuple[str, ...],
+        columns: tuple[str, ...],
+        stored: int,
+        record: Versioned[Any],
+        what: str,
+    ) -> None:
+        """Hold a write of ``record`` under ``key``; ``stored`` is the version
+        the file holds when the key is not held yet."""
+        write = self._held.get(key)
+        if write is None:
+            self._held[key] = _Held(columns, stored, record, what)
+        else:
+            write.record = record
+
     def _get(
         self, table: str, keys: Mapping[str, str], cls: type[T], what: str
     ) -> Versioned[T] | None:
         """The current record of ``table`` under ``keys``, or ``None``."""
-        where = " AND ".join(f"{k} = ?" for k in keys)
-        row = self._run(
-            f"SELECT version, body FROM {table} WHERE {where}",
-            tuple(keys.values()),
-            what,
-        ).fetchone()
-        if row is None:
-            return None
-        record = self._store._decode_record((table, *keys.values()), cls, row[1])
-        return Versioned(record=record, version=row[0])
+        return self._get_key((table, *keys.values()), tuple(keys), cls, what)
+
+    def _get_key(
+        self, key: tuple[str, ...], columns: tuple[str, ...], cls: type[T], what: str
+    ) -> Versioned[T] | None:
+        """The current record under ``key`` (the table, then the values of the
+        key ``columns``), or ``None``: from the map, else from the file."""
+        rows = self._rows
+        if key in rows:
+            self._require()
+            known: Versioned[T] | None = rows[key]
+            return known
+        row = self._run(_select_sql(key[0], columns), key[1:], what).fetchone()
+        found = (
+            None
+            if row is None
+            else Versioned(
+                record=self._store._decode_record(key, cls, row[1]), version=row[0]
+            )
+        )
+        self._remember(key, found)
+        return found
 
     def _put(
         self,
@@ -643,31 +843,45 @@ class SQLiteUnitOfWork:
         expected: int,
         what: str,
     ) -> int:
-        body = self._store._encode_record((table, *keys.values()), record)
-        if expected == 0:
-            columns = ", ".join(keys)
-            marks = ", ".join("?" for _ in keys)
-            try:
-                self._run(
-                    f"INSERT INTO {table} ({columns}, version, body)"
-                    f" VALUES ({marks}, 1, ?)",
-                    (*keys.values(), body),
-                    what,
-                )
-            except ConflictError:
-                raise ConflictError(
-                    f"{what}: the record exists; version 0 is stale"
-                ) from None
-            return 1
-        where = " AND ".join(f"{k} = ?" for k in keys)
-        cursor = self._run(
-            f"UPDATE {table} SET version = ?, body = ? WHERE {where} AND version = ?",
-            (expected + 1, body, *keys.values(), expected),
-            what,
+        return self._put_key(
+            (table, *keys.values()), tuple(keys), record, expected, what
         )
-        if cursor.rowcount != 1:
-            raise ConflictError(f"{what}: the stored version is not {expected}")
+
+    def _put_key(
+        self,
+        key: tuple[str, ...],
+        columns: tuple[str, ...],
+        record: Any,
+        expected: int,
+        what: str,
+    ) -> int:
+        """Write ``record`` under ``key`` (the table, then the values of the
+        key ``columns``) if its stored version is ``expected``."""
+        rows = self._rows
+        if key in rows:
+            self._require()
+            found = rows[key]
+            _check_version(found.version if found else 0, expected, what)
+            written = Versioned(record=record, version=expected + 1)
+            rows[key] = written
+            self._hold(key, columns, expected, written, what)
+            return expected + 1
+        self._write_through(key, columns, record, expected, what)
+        self._remember(key, Versioned(record=record, version=expected + 1))
         return expected + 1
+
+    def _write_through(
+        self,
+        key: tuple[str, ...],
+        columns: tuple[str, ...],
+        record: Any,
+        expected: int,
+        what: str,
+    ) -> None:
+        """Write a record whose version this transaction has not read: at
+        once, checked by the file (``WHERE version = expected``)."""
+        body = self._store._encode_record(key, record)
+        self._send(key, columns, body, expected, expected + 1, what)
 
 
 class _Progress:
@@ -678,41 +892,42 @@ class _Progress:
         self, organization_id: str, student_id: str, assignment_id: str
     ) -> Mapping[str, Versioned[StepProgress]]:
         uow = self._uow
+        group_key = (organization_id, student_id, assignment_id)
+        group = uow._groups.get(group_key)
+        if group is not None:
+            uow._require()
+            return dict(group)
         rows = uow._run(
             "SELECT step_id, version, body FROM step_progress WHERE"
             " organization_id = ? AND student_id = ? AND assignment_id = ?",
-            (organization_id, student_id, assignment_id),
+            group_key,
             "reading step progress",
         ).fetchall()
         decode = uow._store._decode_record
-        key = ("step_progress", organization_id, student_id, assignment_id)
-        return {
+        key = ("step_progress", *group_key)
+        group = {
             step_id: Versioned(
                 record=decode((*key, step_id), StepProgress, body), version=version
             )
             for step_id, version, body in rows
         }
+        uow._remember_group(group_key, group)
+        return dict(group)
 
     def assignment(
         self, organization_id: str, student_id: str, assignment_id: str
     ) -> Versioned[AssignmentProgress] | None:
-        row = self._uow._run(
-            "SELECT version, body FROM assignment_progress WHERE"
-            " organization_id = ? AND student_id = ? AND assignment_id = ?",
-            (organization_id, student_id, assignment_id),
+        return self._uow._get_key(
+            ("assignment_progress", organization_id, student_id, assignment_id),
+            _ASSIGNMENT_COLUMNS,
+            AssignmentProgress,
             "reading assignment progress",
-        ).fetchone()
-        if row is None:
-            return None
-        key = ("assignment_progress", organization_id, student_id, assignment_id)
-        return Versioned(
-            record=self._uow._store._decode_record(key, AssignmentProgress, row[1]),
-            version=row[0],
         )
 
     def assignments_for_student(
         self, organization_id: str, student_id: str
     ) -> tuple[Versioned[AssignmentProgress], ...]:
+        self._uow._flush()
         rows = self._uow._run(
             "SELECT assignment_id, version, body FROM assignment_progress WHERE"
             " organization_id = ? AND student_id = ? ORDER BY assignment_id",
@@ -729,35 +944,34 @@ class _Progress:
     def sequence(
         self, organization_id: str, student_id: str, sequence_id: str
     ) -> Versioned[SequenceProgress] | None:
-        row = self._uow._run(
-            "SELECT version, body FROM sequence_progress WHERE"
-            " organization_id = ? AND student_id = ? AND sequence_id = ?",
-            (organization_id, student_id, sequence_id),
+        return self._uow._get_key(
+            ("sequence_progress", organization_id, student_id, sequence_id),
+            _SEQUENCE_COLUMNS,
+            SequenceProgress,
             "reading sequence progress",
-        ).fetchone()
-        if row is None:
-            return None
-        key = ("sequence_progress", organization_id, student_id, sequence_id)
-        return Versioned(
-            record=self._uow._store._decode_record(key, SequenceProgress, row[1]),
-            version=row[0],
         )
 
     def put_step(
         self, organization_id: str, record: StepProgress, *, expected_version: int
     ) -> int:
-        return self._uow._put(
-            "step_progress",
-            {
-                "organization_id": organization_id,
-                "student_id": record.student_id,
-                "assignment_id": record.assignment_id,
-                "step_id": record.step_id,
-            },
-            record,
-            expected_version,
-            f"writing step {record.step_id!r}",
-        )
+        uow = self._uow
+        step_id = record.step_id
+        group_key = (organization_id, record.student_id, record.assignment_id)
+        key = ("step_progress", *group_key, step_id)
+        what = f"writing step {step_id!r}"
+        group = uow._groups.get(group_key)
+        if group is None:
+            # The group was not read in this transaction: write through (and
+            # keep nothing: a later read of the group reads the file).
+            uow._write_through(key, _STEP_COLUMNS, record, expected_version, what)
+            return expected_version + 1
+        uow._require()
+        found = group.get(step_id)
+        _check_version(found.version if found else 0, expected_version, what)
+        written = Versioned(record=record, version=expected_version + 1)
+        group[step_id] = written
+        uow._hold(key, _STEP_COLUMNS, expected_version, written, what)
+        return expected_version + 1
 
     def put_assignment(
         self,
@@ -766,13 +980,14 @@ class _Progress:
         *,
         expected_version: int,
     ) -> int:
-        return self._uow._put(
-            "assignment_progress",
-            {
-                "organization_id": organization_id,
-                "student_id": record.student_id,
-                "assignment_id": record.assignment_id,
-            },
+        return self._uow._put_key(
+            (
+                "assignment_progress",
+                organization_id,
+                record.student_id,
+                record.assignment_id,
+            ),
+            _ASSIGNMENT_COLUMNS,
             record,
             expected_version,
             f"writing assignment {record.assignment_id!r}",
@@ -781,13 +996,14 @@ class _Progress:
     def put_sequence(
         self, organization_id: str, record: SequenceProgress, *, expected_version: int
     ) -> int:
-        return self._uow._put(
-            "sequence_progress",
-            {
-                "organization_id": organization_id,
-                "student_id": record.student_id,
-                "sequence_id": record.sequence_id,
-            },
+        return self._uow._put_key(
+            (
+                "sequence_progress",
+                organization_id,
+                record.student_id,
+                record.sequence_id,
+            ),
+            _SEQUENCE_COLUMNS,
             record,
             expected_version,
             f"writing sequence {record.sequence_id!r}",
@@ -801,18 +1017,11 @@ class _Summaries:
     def get(
         self, organization_id: str, student_id: str
     ) -> Versioned[StudentProgressSummary] | None:
-        row = self._uow._run(
-            "SELECT version, body FROM student_summaries WHERE"
-            " organization_id = ? AND student_id = ?",
-            (organization_id, student_id),
+        return self._uow._get(
+            "student_summaries",
+            {"organization_id": organization_id, "student_id": student_id},
+            StudentProgressSummary,
             "reading a student summary",
-        ).fetchone()
-        if row is None:
-            return None
-        key = ("student_summaries", organization_id, student_id)
-        return Versioned(
-            record=self._uow._store._decode_record(key, StudentProgressSummary, row[1]),
-            version=row[0],
         )
 
     def put(
@@ -837,6 +1046,10 @@ class _Summaries:
         )
 
 
+# Ids per ``IN (...)`` query: well under SQLite's limit on bound values.
+_IN_CHUNK = 500
+
+
 class _Commands:
     def __init__(self, uow: SQLiteUnitOfWork) -> None:
         self._uow = uow
@@ -848,6 +1061,25 @@ class _Commands:
             "reading the command log",
         ).fetchone()
         return row is not None
+
+    def contains_many(
+        self, organization_id: str, command_ids: Iterable[str]
+    ) -> frozenset[str]:
+        wanted = list(dict.fromkeys(command_ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[start : start + _IN_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            found.update(
+                command_id
+                for (command_id,) in self._uow._run(
+                    "SELECT command_id FROM command_log WHERE organization_id = ?"
+                    f" AND command_id IN ({marks})",
+                    (organization_id, *chunk),
+                    "reading the command log",
+                )
+            )
+        return frozenset(found)
 
     def get(self, organization_id: str, command_id: str) -> CommandRecord | None:
         uow = self._uow
@@ -1096,9 +1328,7 @@ class _Outbox:
 
     def append(self, organization_id: str, events: Sequence[Event]) -> None:
         for event in events:
-            body = json.dumps(
-                event_to_dict(event), separators=(",", ":"), ensure_ascii=False
-            )
+            body = encode_event(event)
             try:
                 self._uow._run(
                     "INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?)",
@@ -1205,6 +1435,7 @@ class _Roster:
         after: str | None = None,
         limit: int | None = None,
     ) -> tuple[str, ...]:
+        self._uow._flush()
         rows = self._uow._run(
             "SELECT student_id FROM enrollments WHERE organization_id = ?"
             " AND student_id > ? ORDER BY student_id LIMIT ?",
@@ -1218,6 +1449,7 @@ class _Roster:
         return tuple(sid for (sid,) in rows)
 
     def count(self, organization_id: str) -> int:
+        self._uow._flush()
         row = self._uow._run(
             "SELECT count(*) FROM enrollments WHERE organization_id = ?",
             (organization_id,),
@@ -1374,6 +1606,7 @@ class _Raw:
     ) -> tuple[str, ...]:
         where = "organization_id = ? AND student_id > ?"
         bound = "" if after is None else after
+        self._uow._flush()
         rows = self._uow._run(
             _GROUPS.format(col="student_id", where=where) + " ORDER BY 1 LIMIT ?",
             (
@@ -1389,6 +1622,7 @@ class _Raw:
 
     def student_count(self, organization_id: str) -> int:
         where = "organization_id = ?"
+        self._uow._flush()
         row = self._uow._run(
             "SELECT count(*) FROM ("
             + _GROUPS.format(col="student_id", where=where)
@@ -1400,6 +1634,7 @@ class _Raw:
 
     def assignment_ids(self, organization_id: str, student_id: str) -> tuple[str, ...]:
         where = "organization_id = ? AND student_id = ?"
+        self._uow._flush()
         rows = self._uow._run(
             _GROUPS.format(col="assignment_id", where=where) + " ORDER BY 1",
             (organization_id, student_id, organization_id, student_id),
@@ -1411,6 +1646,7 @@ class _Raw:
         self, organization_id: str, assignment_id: str
     ) -> tuple[str, ...]:
         where = "organization_id = ? AND assignment_id = ?"
+        self._uow._flush()
         rows = self._uow._run(
             _GROUPS.format(col="student_id", where=where) + " ORDER BY 1",
             (organization_id, assignment_id, organization_id, assignment_id),
@@ -1421,6 +1657,7 @@ class _Raw:
     def steps(
         self, organization_id: str, student_id: str, assignment_id: str
     ) -> Mapping[str, RawRecord]:
+        self._uow._flush()
         rows = self._uow._run(
             "SELECT step_id, version, body FROM step_progress WHERE"
             " organization_id = ? AND student_id = ? AND assignment_id = ?"
@@ -1436,6 +1673,7 @@ class _Raw:
     def assignment(
         self, organization_id: str, student_id: str, assignment_id: str
     ) -> RawRecord | None:
+        self._uow._flush()
         row = self._uow._run(
             "SELECT version, body FROM assignment_progress WHERE"
             " organization_id = ? AND student_id = ? AND assignment_id = ?",
@@ -1537,9 +1775,25 @@ class SQLiteCatalog:
 
         self._write(work, f"adding sequence {structure.sequence_id!r}")
 
+    def _open_transaction(self) -> SQLiteUnitOfWork | None:
+        """The unit of work open on this thread's connection, if any.
+
+        Within it, the catalog cannot change: the transaction holds the write
+        lock, and this catalog refuses to write while it is open. So a
+        structure read once is kept for the rest of that transaction (and
+        only for it: the next transaction reads the catalog again).
+        """
+        owner: SQLiteUnitOfWork | None = getattr(self._store._local, "owner", None)
+        return owner
+
     def assignment(
         self, organization_id: str, assignment_id: str
     ) -> AssignmentStructure:
+        owner = self._open_transaction()
+        key = ("assignment", organization_id, assignment_id)
+        if owner is not None and key in owner._structures:
+            kept: AssignmentStructure = owner._structures[key]
+            return kept
         rows = self._store._read(
             "SELECT body FROM assignment_structures WHERE organization_id = ?"
             " AND assignment_id = ? ORDER BY version DESC LIMIT 1",
@@ -1550,9 +1804,17 @@ class SQLiteCatalog:
                 f"assignment_id={assignment_id!r} is not in organization"
                 f" {organization_id!r}"
             )
-        return self._store._decode(AssignmentStructure, rows[0][0])
+        found = self._store._decode(AssignmentStructure, rows[0][0])
+        if owner is not None:
+            owner._structures[key] = found
+        return found
 
     def sequence(self, organization_id: str, sequence_id: str) -> SequenceStructure:
+        owner = self._open_transaction()
+        key = ("sequence", organization_id, sequence_id)
+        if owner is not None and key in owner._structures:
+            kept: SequenceStructure = owner._structures[key]
+            return kept
         rows = self._store._read(
             "SELECT body FROM sequence_structures WHERE organization_id = ?"
             " AND sequence_id = ? ORDER BY revision DESC LIMIT 1",
@@ -1563,4 +1825,7 @@ class SQLiteCatalog:
                 f"sequence_id={sequence_id!r} is not in organization"
                 f" {organization_id!r}"
             )
-        return self._store._decode(SequenceStructure, rows[0][0])
+        found = self._store._decode(SequenceStructure, rows[0][0])
+        if owner is not None:
+            owner._structures[key] = found
+        return found

@@ -481,6 +481,154 @@ class RepositoryContract(abc.ABC):
             with pytest.raises(StorageError):
                 uow.commands.contains(ORG, "c1")
 
+    # -- one transaction's view: repeated reads and writes ----------------------------
+
+    @pytest.mark.parametrize("kind", sorted(_VERSIONED))
+    def test_repeated_writes_in_one_transaction_store_the_last_at_its_version(
+        self, store: Store, kind: str
+    ) -> None:
+        """Writes of one record in one transaction, each naming the version the
+        one before returned: reads in the block see the last; commit stores
+        it at that version."""
+        read, put, record, changed = _VERSIONED[kind]
+        with store.unit_of_work() as uow:
+            put(uow, ORG, record, 0)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert read(uow, ORG).version == 1
+            assert put(uow, ORG, changed, 1) == 2
+            assert put(uow, ORG, record, 2) == 3
+            assert put(uow, ORG, changed, 3) == 4
+            found = read(uow, ORG)
+            assert (found.version, _record_of(kind, found)) == (4, changed)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            found = read(uow, ORG)
+        assert (found.version, _record_of(kind, found)) == (4, changed)
+
+    @pytest.mark.parametrize("kind", sorted(_VERSIONED))
+    def test_a_version_passed_within_the_transaction_is_stale(
+        self, store: Store, kind: str
+    ) -> None:
+        """After a write in the block, the version it replaced is stale: a
+        write naming it raises ConflictError, and the block's own write stays."""
+        read, put, record, changed = _VERSIONED[kind]
+        with store.unit_of_work() as uow:
+            assert put(uow, ORG, record, 0) == 1
+            with pytest.raises(ConflictError):
+                put(uow, ORG, changed, 0)
+            assert put(uow, ORG, changed, 1) == 2
+            with pytest.raises(ConflictError):
+                put(uow, ORG, record, 1)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            found = read(uow, ORG)
+        assert (found.version, _record_of(kind, found)) == (2, changed)
+
+    @pytest.mark.parametrize("kind", sorted(_VERSIONED))
+    def test_a_transaction_left_without_commit_leaves_nothing_to_the_next(
+        self, store: Store, kind: str
+    ) -> None:
+        """The same unit of work, used again after a block left without
+        commit(): it reads the stored record, and the version it read before
+        is the one to name again; nothing of the first block is stored."""
+        read, put, record, changed = _VERSIONED[kind]
+        with store.unit_of_work() as uow:
+            put(uow, ORG, record, 0)
+            uow.commit()
+        uow = store.unit_of_work()
+        with uow:
+            assert read(uow, ORG).version == 1
+            assert put(uow, ORG, changed, 1) == 2
+        with uow:
+            found = read(uow, ORG)
+            assert (found.version, _record_of(kind, found)) == (1, record)
+            with pytest.raises(ConflictError):
+                put(uow, ORG, changed, 2)
+            assert put(uow, ORG, changed, 1) == 2
+            uow.commit()
+        with store.unit_of_work() as uow:
+            found = read(uow, ORG)
+        assert (found.version, _record_of(kind, found)) == (2, changed)
+
+    def test_listings_in_the_block_include_its_own_latest_writes(
+        self, store: Store
+    ) -> None:
+        """A student's assignments and step group, listed after writes in the
+        same block, show each record at its last write."""
+        second = AssignmentProgress(assignment_id="a0", student_id="u1")
+        with store.unit_of_work() as uow:
+            uow.progress.put_assignment(ORG, _assignment(), expected_version=0)
+            uow.progress.put_step(ORG, _step("s1"), expected_version=0)
+            uow.commit()
+        changed = _assignment(
+            status=AssignmentStatus.IN_PROGRESS, started_at=T0, steps_in_progress=1
+        )
+        started = _step("s1", state=StepState.AVAILABLE, available_at=T0)
+        with store.unit_of_work() as uow:
+            read = uow.progress.assignment(ORG, "u1", "a1")
+            assert read is not None
+            assert read.version == 1
+            assert set(uow.progress.steps(ORG, "u1", "a1")) == {"s1"}
+            uow.progress.put_assignment(ORG, changed, expected_version=1)
+            uow.progress.put_assignment(ORG, second, expected_version=0)
+            uow.progress.put_step(ORG, started, expected_version=1)
+            uow.progress.put_step(ORG, _step("s2"), expected_version=0)
+            listed = uow.progress.assignments_for_student(ORG, "u1")
+            assert [(r.record, r.version) for r in listed] == [
+                (second, 1),
+                (changed, 2),
+            ]
+            steps = uow.progress.steps(ORG, "u1", "a1")
+            assert {k: (r.record, r.version) for k, r in steps.items()} == {
+                "s1": (started, 2),
+                "s2": (_step("s2"), 1),
+            }
+
+    def test_contains_many_names_the_ids_in_the_log(self, store: Store) -> None:
+        """``contains_many`` gives the ids among those asked that the log holds,
+        the block's own appends included, in the organization asked only."""
+        with store.unit_of_work() as uow:
+            for command_id in ("c1", "c3"):
+                uow.commands.append(
+                    ORG,
+                    CommandRecord(
+                        command_id=command_id,
+                        command=_attempt(command_id),
+                        recorded_at=T0,
+                    ),
+                )
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.commands.append(
+                ORG,
+                CommandRecord(command_id="c2", command=_attempt("c2"), recorded_at=T0),
+            )
+            asked = ["c1", "c2", "c4", "c1", "c9"]
+            assert uow.commands.contains_many(ORG, asked) == {"c1", "c2"}
+            assert uow.commands.contains_many(ORG, iter(["c3"])) == {"c3"}
+            assert uow.commands.contains_many(ORG, []) == frozenset()
+            assert uow.commands.contains_many(OTHER_ORG, asked) == frozenset()
+
+    def test_contains_many_answers_for_a_thousand_ids(self, store: Store) -> None:
+        """``contains_many`` of 1,200 ids, all but every seventh logged, names
+        exactly the logged ones."""
+        ids = [f"c{i:04d}" for i in range(1200)]
+        logged = [c for i, c in enumerate(ids) if i % 7]
+        with store.unit_of_work() as uow:
+            for command_id in logged:
+                uow.commands.append(
+                    ORG,
+                    CommandRecord(
+                        command_id=command_id,
+                        command=_attempt(command_id),
+                        recorded_at=T0,
+                    ),
+                )
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.commands.contains_many(ORG, ids) == frozenset(logged)
+
     # -- append-only logs -----------------------------------------------------------
 
     def test_the_command_log_refuses_a_duplicate_and_keeps_the_first(
@@ -758,6 +906,58 @@ class RepositoryContract(abc.ABC):
             events = [e.event for e in uow.outbox.pending(ORG, limit=100)]
             assert events == list(first.events)
             assert uow.snapshots.for_student(ORG, "u1") == first.snapshots
+
+    def test_a_batch_applies_an_id_repeated_in_it_once(self, store: Store) -> None:
+        """``apply_many`` with an id twice in the batch and one already applied:
+        each id is applied once, the repeats change nothing (D3)."""
+        service = self._service(store)
+        assert service.apply(ORG, _attempt("t0", score=10.0)).applied
+        batch = [
+            _attempt("t1", score=20.0),
+            _attempt("t0", score=99.0),
+            _attempt("t2", score=30.0),
+            _attempt("t1", score=99.0),
+        ]
+        outcomes = service.apply_many(ORG, batch)
+        assert [o.applied for o in outcomes] == [True, False, True, False]
+        assert outcomes[3].events == ()
+        with store.unit_of_work() as uow:
+            step = uow.progress.steps(ORG, "u1", "a1")["s1"]
+            logged = uow.attempts.for_assignment(ORG, "u1", "a1")
+            assert uow.commands.contains_many(ORG, ["t0", "t1", "t2"]) == {
+                "t0",
+                "t1",
+                "t2",
+            }
+        assert step.record.attempt_count == 3
+        assert step.record.best_score == 30.0
+        assert [a.attempt_id for a in logged] == ["t0", "t1", "t2"]
+
+    def test_a_refused_command_leaves_nothing_of_its_batch(self, store: Store) -> None:
+        """A batch whose third command is refused stores nothing, not even the
+        records the first two wrote to the block; the batch without it then
+        applies in full."""
+        service = self._service(store)
+        unknown_step = StartStep(
+            command_id="c9",
+            student_id="u1",
+            assignment_id="a1",
+            step_id="s9",
+            started_at=T0 + timedelta(hours=1),
+            session_id="x1",
+        )
+        batch: list[Command] = [
+            _attempt("t1", score=90.0),
+            _attempt("t2", score=95.0),
+            unknown_step,
+        ]
+        with pytest.raises(NotFoundError):
+            service.apply_many(ORG, batch)
+        self._assert_empty(store, ORG)
+        assert [o.applied for o in service.apply_many(ORG, batch[:2])] == [True] * 2
+        with store.unit_of_work() as uow:
+            step = uow.progress.steps(ORG, "u1", "a1")["s1"]
+        assert (step.record.attempt_count, step.version) == (2, 2)
 
     def test_two_threads_never_apply_a_command_twice(self, store: Store) -> None:
         """Two threads delivering the same attempts: each is applied once (D3)."""
@@ -1445,6 +1645,31 @@ class ReconciliationStoreContract(abc.ABC):
             assert uow.raw.student_ids(ORG) == ("u5",)
             assert uow.raw.assignment_ids(ORG, "u5") == ("a1",)
             assert uow.raw.steps(ORG, "u5", "a1")["s1"].version == 1
+
+    def test_raw_reads_see_writes_over_records_read_in_the_block(
+        self, store: ReconciliationStore
+    ) -> None:
+        """Records read, then written twice in the block: raw reads show the
+        last write, at its version."""
+        with store.unit_of_work() as uow:
+            uow.progress.put_step(ORG, _step(), expected_version=0)
+            uow.progress.put_assignment(ORG, _assignment(), expected_version=0)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.progress.steps(ORG, "u1", "a1")["s1"].version == 1
+            assert uow.progress.assignment(ORG, "u1", "a1") is not None
+            for version in (1, 2):
+                uow.progress.put_step(
+                    ORG, _step(target_score=70.0 + version), expected_version=version
+                )
+                uow.progress.put_assignment(
+                    ORG, _assignment(steps_total=2 + version), expected_version=version
+                )
+            step = uow.raw.steps(ORG, "u1", "a1")["s1"]
+            assignment = uow.raw.assignment(ORG, "u1", "a1")
+        assert (step.version, step.body["target_score"]) == (3, 72.0)
+        assert assignment is not None
+        assert (assignment.version, assignment.body["steps_total"]) == (3, 4)
 
 
 # -- the access log (issue 7) --------------------------------------------------------
