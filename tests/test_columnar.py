@@ -523,15 +523,16 @@ def test_datetime64_columns_equal_microsecond_columns() -> None:
 def test_windows_reaching_before_year_one_are_refused_as_the_record_path_fails() -> (
     None
 ):
-    """Where the record path cannot subtract the velocity window (D15) or
-    the week (Q37) from as_of, the kernel refuses with a typed error."""
+    """Where the velocity window (D15) or the week (Q37) before as_of
+    reaches before year 1, both paths refuse with the same typed error."""
     from mlc_progress import Policy
 
     h = history(AssignmentRecords(structure=UNIT))
     columns = StepColumns.from_histories([h])
     policy = Policy(velocity_window_days=800_000)
-    with pytest.raises(OverflowError):
+    with pytest.raises(InvalidInputError) as err:
         summarize_student(h, as_of=at(5), run_id="r", policy=policy)
+    assert err.value.field == "velocity_window_days"
     with pytest.raises(InvalidInputError) as err:
         summarize_columns(columns, as_of=at(5), policy=policy)
     assert err.value.field == "velocity_window_days"
@@ -541,6 +542,9 @@ def test_windows_reaching_before_year_one_are_refused_as_the_record_path_fails()
     assert summarize_columns(columns, as_of=early, policy=policy).to_records()
     with pytest.raises(InvalidInputError) as err:
         summarize_columns(columns, as_of=datetime(1, 1, 3, tzinfo=UTC))
+    assert err.value.field == "as_of"
+    with pytest.raises(InvalidInputError) as err:
+        summarize_student(h, as_of=datetime(1, 1, 3, tzinfo=UTC), run_id="r")
     assert err.value.field == "as_of"
 
 

@@ -228,3 +228,14 @@ def test_estimated_completion_projects_remaining_steps_at_the_rate(
         )
         == expected
     )
+
+
+def test_a_velocity_window_reaching_before_year_one_is_refused() -> None:
+    """A window longer than the time since year 1 is a typed error naming
+    the policy field (D15), not an OverflowError."""
+    from mlc_progress import InvalidInputError
+
+    with pytest.raises(InvalidInputError) as error:
+        steps_per_week([T0], as_of=T0, policy=Policy(velocity_window_days=800_000))
+    assert error.value.field == "velocity_window_days"
+    assert error.value.value == 800_000

@@ -666,3 +666,25 @@ def test_far_future_as_of_keeps_days_whole() -> None:
     played = tries(1)
     assessment = assess(played, as_of=at(1) + timedelta(days=400, hours=23))
     assert assessment.days_since_activity == 400
+
+
+def test_a_due_date_past_the_last_date_is_not_proposed() -> None:
+    """A pacing adjustment that would land after 9999-12-31 proposes no
+    date instead of failing the student's whole batch."""
+    from datetime import UTC
+
+    from mlc_progress import AssignmentProgress, AssignmentStructure
+    from mlc_progress._risk import proposed_due_date
+
+    structure = AssignmentStructure(
+        assignment_id="a",
+        steps=(),
+        created_at=datetime(2000, 1, 1, tzinfo=UTC),
+        due_at=datetime(9999, 6, 1, tzinfo=UTC),
+    )
+    progress = AssignmentProgress(assignment_id="a", student_id=STUDENT)
+    as_of = datetime(9999, 1, 1, tzinfo=UTC)
+    assert proposed_due_date(structure, progress, gap_points=60.0, as_of=as_of) is None
+    near = attrs.evolve(structure, created_at=datetime(9999, 5, 1, tzinfo=UTC))
+    proposed = proposed_due_date(near, progress, gap_points=50.0, as_of=as_of)
+    assert proposed == datetime(9999, 6, 17, tzinfo=UTC)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from . import _validate as v
 from ._enums import PacingStatus
+from ._errors import InvalidInputError
 from ._policy import DEFAULT_POLICY, Policy
 
 __all__ = [
@@ -101,7 +102,14 @@ def steps_per_week(
     1.5
     """
     as_of = utc_argument("as_of", as_of)
-    start = as_of - policy.velocity_window
+    try:
+        start = as_of - policy.velocity_window
+    except OverflowError:
+        raise InvalidInputError(
+            "velocity_window_days",
+            policy.velocity_window_days,
+            f"D15: the velocity window reaches before year 1 from {as_of.isoformat()}",
+        ) from None
     n = len([t for t in completed_at if t is not None and start < t <= as_of])
     return n / (policy.velocity_window_days / 7)
 

@@ -562,7 +562,8 @@ def proposed_due_date(
     """A new due date for a student ``gap_points`` behind (decisions: pacing
     adjustment): the later of the current due date and ``as_of``, plus the
     behind share of the pacing window, rounded up to whole days (at least
-    one). ``None`` without a window.
+    one). ``None`` without a window, or when that date would fall after
+    9999-12-31.
 
     >>> from datetime import datetime, UTC
     >>> s = AssignmentStructure(assignment_id="a", steps=(),
@@ -578,7 +579,10 @@ def proposed_due_date(
         return None
     window_days = (end - structure.created_at) / _DAY
     extension = max(1, math.ceil(window_days * max(gap_points, 0.0) / 100.0))
-    return max(end, as_of) + timedelta(days=extension)
+    try:
+        return max(end, as_of) + timedelta(days=extension)
+    except OverflowError:
+        return None  # past the last date there is: nothing to propose
 
 
 def _interventions(

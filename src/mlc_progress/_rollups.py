@@ -615,7 +615,12 @@ def summarize_student(
         if computed is not None:
             sequences.append(computed)
 
-    week_start = as_of - _WEEK
+    try:
+        week_start = as_of - _WEEK
+    except OverflowError:
+        raise InvalidInputError(
+            "as_of", as_of, "Q37: the trailing week reaches before year 1"
+        ) from None
     steps = [s for a in assigned for s in a.steps]
     steps_this_week = sum(
         1
