@@ -520,9 +520,7 @@ def test_datetime64_columns_equal_microsecond_columns() -> None:
     )
 
 
-def test_windows_reaching_before_year_one_are_refused_as_the_record_path_fails() -> (
-    None
-):
+def test_windows_reaching_before_year_one_are_refused_by_both_paths() -> None:
     """Where the velocity window (D15) or the week (Q37) before as_of
     reaches before year 1, both paths refuse with the same typed error."""
     from mlc_progress import Policy
