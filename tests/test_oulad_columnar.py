@@ -13,7 +13,6 @@ from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 
-import attrs
 import pytest
 
 from mlc_progress import Policy
@@ -105,9 +104,5 @@ def test_the_kernel_gives_the_record_paths_figures_on_real_students(
         assert got.assignments == want.assignments
         assert got.completion_percentage == want.completion_percentage
         assert got.worst_pacing == want.worst_pacing
-        assert (
-            attrs.asdict(got.summary)["risk_factors"] == list(want.summary.risk_factors)
-            or got.summary.risk_factors == want.summary.risk_factors
-        )
         flagged += want.summary.at_risk
     assert 0 < flagged < len(histories)
