@@ -1,4 +1,5 @@
-"""Batch work on a local Dask cluster equals the single-process run."""
+"""Batch work on a local Dask cluster equals the single-process run, on the
+record path and on the columnar path."""
 
 from __future__ import annotations
 
@@ -6,15 +7,21 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from distributed import Client, LocalCluster
 
+from mlc_progress import InvalidInputError
 from mlc_progress._synthetic import synthetic_histories, synthetic_structures
+from mlc_progress.columnar import StepColumns, summarize_columns
 from mlc_progress.dask import (
     partition_of,
     read_partition,
+    summarize_column_partitions_locally,
+    summarize_columns_with_dask,
     summarize_partitions_locally,
     summarize_with_dask,
+    write_column_partitions,
     write_partitions,
 )
 
@@ -26,6 +33,21 @@ STRUCTURES = synthetic_structures(assignments=4, steps=5, as_of=AS_OF)
 def partitions(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ...]:
     histories = synthetic_histories(STRUCTURES, students=120, as_of=AS_OF)
     return write_partitions(histories, tmp_path_factory.mktemp("parts"), partitions=4)
+
+
+@pytest.fixture(scope="module")
+def columns() -> StepColumns:
+    histories = synthetic_histories(STRUCTURES, students=120, as_of=AS_OF)
+    return StepColumns.from_histories(histories)
+
+
+@pytest.fixture(scope="module")
+def column_partitions(
+    columns: StepColumns, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, ...]:
+    return write_column_partitions(
+        columns, tmp_path_factory.mktemp("columns"), partitions=4
+    )
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +89,38 @@ def test_dask_run_equals_the_single_process_run(
     assert len(local) == 120
     assert distributed == local
     assert len(client.scheduler_info()["workers"]) == 2
+
+
+def test_columnar_dask_run_equals_the_single_process_run(
+    columns: StepColumns, column_partitions: tuple[Path, ...], client: Client
+) -> None:
+    """Two worker processes, each reading its own column partitions, give
+    exactly the figures of one process summarizing every partition in turn,
+    which are the kernel's over the whole table."""
+    local = summarize_column_partitions_locally(column_partitions, as_of=AS_OF)
+    distributed = summarize_columns_with_dask(
+        column_partitions, client=client, as_of=AS_OF
+    )
+    assert len(local) == 120
+    assert distributed == local
+    whole = summarize_columns(columns, as_of=AS_OF)
+    for sid in columns.student_ids:
+        assert distributed.summary(sid) == whole.summary(sid)
+    assert len(client.scheduler_info()["workers"]) == 2
+
+
+def test_a_bad_partition_fails_the_job_with_the_workers_error(
+    column_partitions: tuple[Path, ...], client: Client, tmp_path: Path
+) -> None:
+    """A partition that breaks a rule fails on its worker, and the client
+    gets the same ``InvalidInputError``: nothing is summarized unchecked."""
+    with np.load(column_partitions[0], allow_pickle=False) as archive:
+        fields = {name: archive[name] for name in archive.files}
+    fields["attempt_count"] = np.full_like(fields["attempt_count"], -1)
+    bad = tmp_path / "part-bad.npz"
+    np.savez(bad, **fields)
+    with pytest.raises(InvalidInputError) as error:
+        summarize_columns_with_dask(
+            [*column_partitions[1:], bad], client=client, as_of=AS_OF
+        )
+    assert error.value.field == "attempt_count[0]"

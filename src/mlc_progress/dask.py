@@ -1,9 +1,13 @@
 """Batch work on a Dask cluster (the ``mlc_progress[dask]`` extra).
 
-Each task receives the path of one partition written by
-:func:`write_partitions` and reads it on the worker; the client ships paths,
-never rows (see ``docs/howto-distributed-batch.md``). Results equal
-:func:`summarize_partitions_locally` exactly.
+Each task receives the path of one partition and reads it on the worker;
+the client ships paths, never rows (see ``docs/howto-distributed-batch.md``).
+Two kinds of partition: JSON Lines of ``StudentHistory`` records
+(:func:`write_partitions`, the record path, ``summarize_student`` per
+student), and an organization's step columns (:func:`write_column_partitions`,
+the columnar kernel; needs the ``columnar`` extra too). Results equal
+:func:`summarize_partitions_locally` and
+:func:`summarize_column_partitions_locally` exactly.
 """
 
 from __future__ import annotations
@@ -13,6 +17,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ._column_partitions import (
+    PartitionFigures,
+    read_column_partition,
+    summarize_column_partition,
+    summarize_column_partitions_locally,
+    write_column_partitions,
+)
 from ._partitions import (
     partition_of,
     read_partition,
@@ -23,12 +34,18 @@ from ._partitions import (
 from ._policy import DEFAULT_POLICY, Policy
 
 __all__ = [
+    "PartitionFigures",
     "partition_of",
+    "read_column_partition",
     "read_partition",
     "result_row",
+    "summarize_column_partition",
+    "summarize_column_partitions_locally",
+    "summarize_columns_with_dask",
     "summarize_partition",
     "summarize_partitions_locally",
     "summarize_with_dask",
+    "write_column_partitions",
     "write_partitions",
 ]
 
@@ -74,3 +91,27 @@ def summarize_with_dask(
     rows = [row for part in client.gather(futures) for row in part]
     rows.sort(key=lambda row: str(row["student_id"]))
     return rows
+
+
+def summarize_columns_with_dask(
+    paths: Sequence[str | Path],
+    *,
+    client: Any,
+    as_of: datetime,
+    policy: Policy = DEFAULT_POLICY,
+) -> PartitionFigures:
+    """Every column partition's figures, computed on the cluster behind
+    ``client`` and combined by student.
+
+    One task per partition; each worker opens its own file and sends back
+    only the per-student figures. Equal to
+    :func:`summarize_column_partitions_locally` over the same paths.
+    """
+    futures = client.map(
+        summarize_column_partition,
+        [str(p) for p in paths],
+        as_of=as_of,
+        policy=policy,
+        pure=False,
+    )
+    return PartitionFigures.combine(client.gather(futures))

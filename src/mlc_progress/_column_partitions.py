@@ -1,0 +1,503 @@
+"""Engine-neutral partitions of an organization's step columns, by student.
+
+The columnar counterpart of :mod:`mlc_progress._partitions`: an
+organization held as a :class:`~mlc_progress.columnar.StepColumns` table is
+split by student (the stable hash of :func:`partition_of`) into one numpy
+``.npz`` file per partition, every table of the columns cut to the
+partition's students. :func:`summarize_column_partition` takes only a path:
+it reads the file, builds the ``StepColumns`` (every rule validated again:
+a worker trusts no file), runs ``summarize_columns`` and returns the small
+per-student :class:`PartitionFigures`, so it runs in a loop, in a Dask task
+or in Spark's ``mapInPandas`` alike. Students are independent (Q37), so the
+figures equal those of the kernel over the whole table.
+
+numpy (the ``columnar`` extra) is imported when a function runs, so
+``mlc_progress.dask`` imports without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from itertools import pairwise
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._errors import InvalidInputError
+from ._partitions import partition_of
+from ._policy import DEFAULT_POLICY, Policy
+from ._records import StudentProgressSummary
+from ._risk import RiskFactor, RiskRule
+from ._serialization import structure, unstructure
+from ._structure import AssignmentStructure, SequenceStructure
+
+if TYPE_CHECKING:
+    from ._columnar_columns import StepColumns
+    from ._columnar_kernel import StudentFigures
+    from ._columnar_np import Array
+
+__all__ = [
+    "FORMAT",
+    "PartitionFigures",
+    "read_column_partition",
+    "summarize_column_partition",
+    "summarize_column_partitions_locally",
+    "write_column_partitions",
+]
+
+#: The ``format`` of a column partition file; a reader refuses any other.
+FORMAT = "mlc-progress/step-columns/1"
+
+# Every array argument of StepColumns, by the table it has one value per.
+_TABLES: dict[str, tuple[str, ...]] = {
+    "students": ("previous_risk_rules", "previous_risk_dismissed"),
+    "groups": ("group_student", "group_assignment", "archived", "due_at_override"),
+    "rows": (
+        "step_group",
+        "step_index",
+        "state",
+        "target_score",
+        "started_at",
+        "completed_at",
+        "last_activity_at",
+        "attempt_count",
+        "best_score",
+        "latest_score",
+        "passed",
+        "time_on_task_ms",
+        "session_count",
+        "mastery_level",
+        "consistency_score",
+        "completion_source",
+        "reconciled_score",
+        "score_mean",
+        "score_m2",
+        "first_attempt_at",
+        "first_score",
+        "latest_attempt_at",
+    ),
+    "attempts": (
+        "attempt_student",
+        "attempt_assignment",
+        "attempted_at",
+        "attempt_duration_ms",
+        "attempt_key",
+    ),
+    "activity": ("activity_student", "activity_day"),
+    "members": ("member_student", "member_sequence", "member_stored"),
+    "kept": ("kept_member",),
+}
+# Index columns, renumbered into the partition's positions of the table they
+# point into: column -> (its table, the table it points into).
+_INDEXES = {
+    "group_student": ("groups", "students"),
+    "step_group": ("rows", "groups"),
+    "attempt_student": ("attempts", "students"),
+    "activity_student": ("activity", "students"),
+    "member_student": ("members", "students"),
+    "kept_member": ("kept", "members"),
+}
+# What is not an array: one JSON document in the file's ``meta`` entry.
+_META = ("organization_id", "student_ids", "structures", "sequences", "kept_concept")
+_ARRAYS = frozenset(name for names in _TABLES.values() for name in names)
+
+
+def _np() -> Any:
+    from ._columnar_np import np
+
+    return np
+
+
+def write_column_partitions(
+    columns: StepColumns, directory: str | Path, *, partitions: int
+) -> tuple[Path, ...]:
+    """Write each student's columns to the partition its id hashes to.
+
+    Files are ``part-00000.npz`` and so on, one per partition (a partition
+    without students holds empty columns), every table cut to the
+    partition's students in the table's order and its indexes renumbered.
+    Ids, structures and sequences travel as JSON through the one converter;
+    nothing is pickled. Each file is written whole, then renamed into place,
+    so a reader never sees half a partition. Returns the paths in partition
+    order.
+
+    >>> import tempfile
+    >>> from mlc_progress.batch import StudentHistory
+    >>> from mlc_progress.columnar import StepColumns
+    >>> columns = StepColumns.from_histories(
+    ...     [StudentHistory(student_id=s, organization_id="o") for s in ("u1", "u2")])
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> paths = write_column_partitions(columns, folder.name, partitions=2)
+    >>> [p.name for p in paths]
+    ['part-00000.npz', 'part-00001.npz']
+    >>> folder.cleanup()
+    """
+    from ._columnar_columns import StepColumns
+
+    np = _np()
+    if not isinstance(columns, StepColumns):
+        raise InvalidInputError("columns", columns, "a StepColumns table")
+    if type(partitions) is not int or partitions < 1:
+        raise InvalidInputError("partitions", partitions, "a positive integer")
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    part = np.fromiter(
+        (partition_of(sid, partitions) for sid in columns.student_ids),
+        dtype=np.int64,
+        count=columns.students,
+    )
+    paths = []
+    for k in range(partitions):
+        path = folder / f"part-{k:05d}.npz"
+        arrays, meta = _cut(columns, part == k)
+        text = json.dumps(meta, sort_keys=True, separators=(",", ":"))
+        partial = path.with_name(path.name + ".partial")
+        with partial.open("wb") as handle:
+            np.savez(
+                handle,
+                meta=np.frombuffer(text.encode("ascii"), dtype=np.uint8),
+                **arrays,
+            )
+        os.replace(partial, path)
+        paths.append(path)
+    return tuple(paths)
+
+
+def _cut(columns: StepColumns, keep_students: Array) -> tuple[dict[str, Array], Any]:
+    """The arrays and the JSON meta of the students ``keep_students`` marks."""
+    np = _np()
+    keep: dict[str, Array] = {"students": keep_students}
+    keep["groups"] = keep_students[columns.group_student]
+    if columns.step_group is None:  # the full layout: kmax rows per group
+        keep["rows"] = np.repeat(keep["groups"], columns.catalog.kmax)
+    else:
+        keep["rows"] = keep["groups"][columns.step_group]
+    keep["attempts"] = keep_students[columns.attempt_student]
+    keep["activity"] = keep_students[columns.activity_student]
+    keep["members"] = keep_students[columns.member_student]
+    keep["kept"] = keep["members"][columns.kept_member]
+    arrays: dict[str, Array] = {}
+    for table, names in _TABLES.items():
+        for name in names:
+            column = getattr(columns, name)
+            if column is None:
+                continue
+            cut = column[keep[table]]
+            if name in _INDEXES:
+                target = keep[_INDEXES[name][1]]
+                position = np.cumsum(target, dtype=np.int64) - 1
+                cut = position[cut].astype(column.dtype)
+            arrays[name] = cut
+    kept = np.flatnonzero(keep["kept"]).tolist()
+    meta = {
+        "format": FORMAT,
+        "organization_id": columns.organization_id,
+        "student_ids": [
+            columns.student_ids[i] for i in np.flatnonzero(keep_students).tolist()
+        ],
+        "structures": unstructure(list(columns.structures)),
+        "sequences": unstructure(list(columns.sequences)),
+        "kept_concept": [columns.kept_concept[i] for i in kept],
+    }
+    return arrays, meta
+
+
+def read_column_partition(path: str | Path) -> StepColumns:
+    """The ``StepColumns`` of one partition file, every rule checked.
+
+    A file that is not a column partition raises ``InvalidInputError``
+    naming the path; a missing or unreadable file raises the ``OSError``.
+
+    >>> import tempfile
+    >>> from mlc_progress.batch import StudentHistory
+    >>> from mlc_progress.columnar import StepColumns
+    >>> columns = StepColumns.from_histories(
+    ...     [StudentHistory(student_id=s, organization_id="o") for s in ("u1", "u2")])
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> paths = write_column_partitions(columns, folder.name, partitions=2)
+    >>> sorted(s for p in paths for s in read_column_partition(p).student_ids)
+    ['u1', 'u2']
+    >>> folder.cleanup()
+    """
+    from ._columnar_columns import StepColumns
+
+    np = _np()
+    fields: dict[str, Any] = {}
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            names = set(archive.files)
+            if "meta" not in names:
+                raise InvalidInputError(str(path), sorted(names), _NOT_A_PARTITION)
+            meta = json.loads(archive["meta"].tobytes().decode("ascii"))
+            unknown = names - _ARRAYS - {"meta"}
+            if unknown:
+                raise InvalidInputError(
+                    str(path), sorted(unknown), "only the arrays of StepColumns"
+                )
+            for name in names - {"meta"}:
+                fields[name] = archive[name]
+    except (ValueError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+        if isinstance(exc, InvalidInputError):
+            raise
+        raise InvalidInputError(str(path), repr(exc), _NOT_A_PARTITION) from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else meta
+        raise InvalidInputError(f"{path}: format", found, f"the format {FORMAT!r}")
+    missing = sorted(set(_META) - set(meta))
+    if missing:
+        raise InvalidInputError(f"{path}: meta", missing, "every entry of the meta")
+    return StepColumns(
+        copy=False,
+        organization_id=meta["organization_id"],
+        student_ids=_strings("student_ids", meta["student_ids"]),
+        structures=structure(meta["structures"], tuple[AssignmentStructure, ...]),
+        sequences=structure(meta["sequences"], tuple[SequenceStructure, ...]),
+        kept_concept=_strings("kept_concept", meta["kept_concept"]),
+        **fields,
+    )
+
+
+_NOT_A_PARTITION = "a column partition written by write_column_partitions"
+
+
+def _strings(field: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise InvalidInputError(field, value, "a list of identifiers")
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True, eq=False, repr=False)
+class PartitionFigures:
+    """Per-student figures of one partition, or of several combined: every
+    ``StudentProgressSummary`` figure, the D17 assessment, the completion
+    of Q43 and the least favourable pacing (the kernel's
+    :class:`~mlc_progress.columnar.StudentFigures`), one entry per student
+    of ``student_ids``. About 160 bytes a student, so shipping them back
+    costs little; the per-assignment figures stay on the worker.
+
+    Equal when the organization, the ids and every array are equal, dtypes
+    and floats bit for bit.
+    """
+
+    organization_id: str
+    student_ids: tuple[str, ...]
+    figures: StudentFigures
+
+    def __repr__(self) -> str:
+        return (
+            f"PartitionFigures(organization_id={self.organization_id!r},"
+            f" students={len(self.student_ids)})"
+        )
+
+    def __len__(self) -> int:
+        return len(self.student_ids)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PartitionFigures):
+            return NotImplemented
+        if (self.organization_id, self.student_ids) != (
+            other.organization_id,
+            other.student_ids,
+        ):
+            return False
+        return all(
+            _same_array(a, b)
+            for a, b in zip(_arrays(self.figures), _arrays(other.figures), strict=True)
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays inside
+
+    @classmethod
+    def combine(cls, parts: Iterable[PartitionFigures]) -> PartitionFigures:
+        """The figures of every part, by student id: the same whatever the
+        order of the parts, so every engine's run compares equal.
+
+        Parts are of one organization (D19) and each student is in one part.
+        """
+        from ._columnar_kernel import StudentFigures
+
+        np = _np()
+        parts = list(parts)
+        if not parts:
+            raise InvalidInputError("parts", parts, "at least one partition's figures")
+        for part in parts:
+            if not isinstance(part, PartitionFigures):
+                raise InvalidInputError("parts", part, "a PartitionFigures")
+        organization = parts[0].organization_id
+        for part in parts:
+            if part.organization_id != organization:
+                raise InvalidInputError(
+                    "organization_id",
+                    part.organization_id,
+                    f"D19: one organization per batch ({organization!r})",
+                )
+        ids = [sid for part in parts for sid in part.student_ids]
+        order = sorted(range(len(ids)), key=ids.__getitem__)
+        for a, b in pairwise(order):
+            if ids[a] == ids[b]:
+                raise InvalidInputError(
+                    "student_ids", ids[a], "each student in one partition"
+                )
+        index = np.array(order, dtype=np.intp)
+        figures = StudentFigures(
+            **{
+                f.name: np.concatenate([getattr(p.figures, f.name) for p in parts])[
+                    index
+                ]
+                for f in attrs.fields(StudentFigures)
+            }
+        )
+        return cls(
+            organization_id=organization,
+            student_ids=tuple(ids[i] for i in order),
+            figures=figures,
+        )
+
+    def summary(self, student_id: str) -> StudentProgressSummary:
+        """The ``StudentProgressSummary`` of one student, as
+        ``summarize_student`` gives it."""
+        from ._columnar_np import from_us
+
+        i = self._index(student_id)
+        f = self.figures
+        at_risk = bool(f.at_risk[i])
+        return StudentProgressSummary(
+            student_id=student_id,
+            organization_id=self.organization_id,
+            active_assignments=int(f.active_assignments[i]),
+            completed_assignments=int(f.completed_assignments[i]),
+            total_time_on_task_ms=int(f.total_time_on_task_ms[i]),
+            steps_completed_this_week=int(f.steps_completed_this_week[i]),
+            time_on_task_this_week_ms=int(f.time_on_task_this_week_ms[i]),
+            games_played_this_week=int(f.games_played_this_week[i]),
+            overall_mastery_score=float(f.overall_mastery_score[i]),
+            concepts_mastered_count=int(f.concepts_mastered_count[i]),
+            badges_earned=int(f.badges_earned[i]),
+            last_activity_at=from_us(int(f.last_activity_at[i])),
+            streak_days=int(f.streak_days[i]),
+            engagement_score=float(f.engagement_score[i]),
+            at_risk=at_risk,
+            risk_factors=self.assessed_factors(student_id) if at_risk else (),
+        )
+
+    def _index(self, student_id: str) -> int:
+        try:
+            return self.student_ids.index(student_id)
+        except ValueError:
+            raise InvalidInputError(
+                "student_id", student_id, "a student of the figures"
+            ) from None
+
+    def assessed_factors(self, student_id: str) -> tuple[str, ...]:
+        """The D17 factor strings assessed for a student, in rule order
+        (before a dismissal)."""
+        amounts = self.figures.risk_amounts[self._index(student_id)]
+        return tuple(
+            RiskFactor(rule=rule, amount=int(amounts[r])).code
+            for r, rule in enumerate(RiskRule)
+            if amounts[r] >= 0
+        )
+
+    def table(self) -> dict[str, Array]:
+        """The figures as flat columns, one value per student, for a data
+        frame (``pandas.DataFrame(figures.table())``) or an Arrow table:
+        ``student_id``, then each figure, ``risk_amounts`` as one
+        ``risk_amount_<rule>`` column per rule.
+
+        >>> from datetime import datetime, UTC
+        >>> from mlc_progress.batch import StudentHistory
+        >>> from mlc_progress.columnar import StepColumns, summarize_columns
+        >>> columns = StepColumns.from_histories(
+        ...     [StudentHistory(student_id="u", organization_id="o")])
+        >>> result = summarize_columns(columns, as_of=datetime(2026, 1, 1, tzinfo=UTC))
+        >>> figures = PartitionFigures(
+        ...     organization_id="o", student_ids=("u",), figures=result.students)
+        >>> table = figures.table()
+        >>> list(table)[:3], table["risk_amount_pacing"].tolist()
+        (['student_id', 'active_assignments', 'completed_assignments'], [-1])
+        """
+        np = _np()
+        out: dict[str, Array] = {"student_id": np.array(self.student_ids, dtype=object)}
+        for f in attrs.fields(type(self.figures)):
+            values = getattr(self.figures, f.name)
+            if values.ndim == 1:
+                out[f.name] = values
+            else:
+                for r, rule in enumerate(RiskRule):
+                    out[f"risk_amount_{rule.value}"] = values[:, r]
+        return out
+
+
+def _arrays(figures: StudentFigures) -> list[Array]:
+    return [getattr(figures, f.name) for f in attrs.fields(type(figures))]
+
+
+def _same_array(a: Array, b: Array) -> bool:
+    return bool(
+        a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+    )
+
+
+def summarize_column_partition(
+    path: str | Path, *, as_of: datetime, policy: Policy = DEFAULT_POLICY
+) -> PartitionFigures:
+    """Read one column partition and compute its students' figures.
+
+    What each worker runs: it needs only the path (plus ``as_of`` and the
+    policy), and returns the small per-student figures.
+
+    >>> import tempfile
+    >>> from mlc_progress.batch import StudentHistory
+    >>> from mlc_progress.columnar import StepColumns
+    >>> columns = StepColumns.from_histories(
+    ...     [StudentHistory(student_id=s, organization_id="o") for s in ("u1", "u2")])
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> paths = write_column_partitions(columns, folder.name, partitions=2)
+    >>> from datetime import datetime, UTC
+    >>> part = summarize_column_partition(
+    ...     paths[0], as_of=datetime(2026, 1, 1, tzinfo=UTC))
+    >>> len(part) == read_column_partition(paths[0]).students
+    True
+    >>> folder.cleanup()
+    """
+    from ._columnar_kernel import summarize_columns
+
+    columns = read_column_partition(path)
+    result = summarize_columns(columns, as_of=as_of, policy=policy)
+    return PartitionFigures(
+        organization_id=columns.organization_id,
+        student_ids=columns.student_ids,
+        figures=result.students,
+    )
+
+
+def summarize_column_partitions_locally(
+    paths: Sequence[str | Path],
+    *,
+    as_of: datetime,
+    policy: Policy = DEFAULT_POLICY,
+) -> PartitionFigures:
+    """The single-process run: every partition in turn, combined by student.
+
+    >>> import tempfile
+    >>> from mlc_progress.batch import StudentHistory
+    >>> from mlc_progress.columnar import StepColumns
+    >>> columns = StepColumns.from_histories(
+    ...     [StudentHistory(student_id=s, organization_id="o") for s in ("u1", "u2")])
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> paths = write_column_partitions(columns, folder.name, partitions=2)
+    >>> from datetime import datetime, UTC
+    >>> figures = summarize_column_partitions_locally(
+    ...     paths, as_of=datetime(2026, 1, 1, tzinfo=UTC))
+    >>> figures.student_ids, figures.summary("u2").at_risk
+    (('u1', 'u2'), False)
+    >>> folder.cleanup()
+    """
+    return PartitionFigures.combine(
+        summarize_column_partition(path, as_of=as_of, policy=policy) for path in paths
+    )

@@ -1,0 +1,479 @@
+"""Column partitions by student: the figures equal the whole table's.
+
+The law: an organization's columns written to any number of partitions and
+summarized partition by partition give exactly the per-student figures of
+``summarize_columns`` over the whole table (floats bit for bit), whatever
+the order the partitions are combined in. Examples pin the file format, the
+checks a worker makes on a file and the combined figures' own rules. The
+LocalCluster run is in ``tests/test_dask.py``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mlc_progress import (
+    AssignmentStructure,
+    InvalidInputError,
+    Stage,
+    StepDefinition,
+    StepProgress,
+    StepState,
+)
+from mlc_progress import _column_partitions as partitions_module
+from mlc_progress.batch import AssignmentRecords, StudentHistory
+from mlc_progress.columnar import StepColumns, StudentFigures, summarize_columns
+from mlc_progress.dask import (
+    PartitionFigures,
+    partition_of,
+    read_column_partition,
+    summarize_column_partition,
+    summarize_column_partitions_locally,
+    write_column_partitions,
+)
+
+from .test_columnar_support import ORG, Organization, organizations, record_path
+
+T0 = datetime(2026, 9, 1, tzinfo=UTC)
+NOW = T0 + timedelta(days=10)
+UNIT = AssignmentStructure(
+    assignment_id="fractions",
+    created_at=T0,
+    due_at=T0 + timedelta(days=14),
+    steps=tuple(
+        StepDefinition(
+            step_id=f"s{i}", element_id=f"game-{i}", stage=stage, target_score=80
+        )
+        for i, stage in enumerate((Stage.LEARN, Stage.PLAY, Stage.QUIZ))
+    ),
+)
+
+
+def whole(columns: StepColumns, as_of: datetime, **policy: Any) -> PartitionFigures:
+    """The kernel over the whole table, as combined figures."""
+    result = summarize_columns(columns, as_of=as_of, **policy)
+    return PartitionFigures.combine(
+        [
+            PartitionFigures(
+                organization_id=columns.organization_id,
+                student_ids=columns.student_ids,
+                figures=result.students,
+            )
+        ]
+    )
+
+
+def columns_of(org: Organization) -> StepColumns:
+    return StepColumns.from_histories(
+        org.histories, organization_id=ORG, previous_risk=org.previous
+    )
+
+
+def synthetic_columns(students: int = 30) -> StepColumns:
+    from mlc_progress._synthetic import synthetic_histories, synthetic_structures
+
+    structures = synthetic_structures(assignments=3, steps=4, as_of=NOW)
+    histories = synthetic_histories(
+        structures, students=students, as_of=NOW, organization_id=ORG
+    )
+    return StepColumns.from_histories(histories)
+
+
+def dense_columns(student_ids: tuple[str, ...]) -> StepColumns:
+    """Every step of every group, in order, without keys (the full layout);
+    student ``i`` passed step ``k`` with ``60 + 3 i + k`` on day ``k + i``,
+    so every row differs."""
+    histories = []
+    for i, sid in enumerate(student_ids):
+        steps = tuple(
+            passed_step(sid, d.step_id, 60.0 + 3 * i + k, T0 + timedelta(days=k + i))
+            for k, d in enumerate(UNIT.steps)
+        )
+        histories.append(
+            StudentHistory(
+                student_id=sid,
+                organization_id=ORG,
+                assignments=(AssignmentRecords(structure=UNIT, steps=steps),),
+            )
+        )
+    keyed = StepColumns.from_histories(histories)
+    assert keyed.dense
+    return StepColumns(
+        organization_id=ORG,
+        student_ids=keyed.student_ids,
+        structures=keyed.structures,
+        **{
+            name: getattr(keyed, name)
+            for name in partitions_module._ARRAYS - {"step_group", "step_index"}
+        },
+    )
+
+
+def passed_step(student: str, step_id: str, score: float, when: datetime) -> Any:
+    """A step played once with ``score`` (passed at 80 or more)."""
+    return StepProgress(
+        step_id=step_id,
+        assignment_id=UNIT.assignment_id,
+        student_id=student,
+        state=StepState.COMPLETE if score >= 80 else StepState.IN_PROGRESS,
+        started_at=when,
+        completed_at=when if score >= 80 else None,
+        last_activity_at=when,
+        attempt_count=1,
+        best_score=score,
+        latest_score=score,
+        target_score=80,
+        passed=score >= 80,
+        time_on_task_ms=60_000,
+        session_count=1,
+        consistency_score=0.0,
+        score_mean=score,
+        first_attempt_at=when,
+        first_score=score,
+        latest_attempt_at=when,
+    )
+
+
+# -- the law ----------------------------------------------------------------------
+
+
+@given(organizations(max_students=5), st.integers(1, 4), st.randoms())
+def test_partitioned_figures_equal_the_whole_tables(
+    org: Organization, count: int, shuffle: Any
+) -> None:
+    """For any organization and partition count, summarizing partition by
+    partition and combining, in any order, gives the whole table's figures
+    exactly; each student's summary is the record path's."""
+    columns = columns_of(org)
+    expected = whole(columns, org.as_of, policy=org.policy)
+    with tempfile.TemporaryDirectory() as folder:
+        paths = list(write_column_partitions(columns, folder, partitions=count))
+        parts = [
+            summarize_column_partition(p, as_of=org.as_of, policy=org.policy)
+            for p in paths
+        ]
+    for index, part in enumerate(parts):
+        assert all(partition_of(s, count) == index for s in part.student_ids)
+    shuffle.shuffle(parts)
+    combined = PartitionFigures.combine(parts)
+    assert combined == expected
+    for sid, result in record_path(org).items():
+        assert combined.summary(sid) == result.summary
+        assert combined.assessed_factors(sid) == result.risk.assessment.codes
+
+
+@given(st.lists(st.text(min_size=1), max_size=5), st.integers(1, 50))
+def test_a_students_partition_is_stable_and_in_range(
+    ids: list[str], count: int
+) -> None:
+    """Any text id, even one no UTF-8 encoder takes, has a partition in
+    range, the same each time."""
+    for sid in ids:
+        assert 0 <= partition_of(sid, count) < count
+        assert partition_of(sid, count) == partition_of(sid, count)
+
+
+# -- the file ---------------------------------------------------------------------
+
+
+def test_every_step_columns_argument_travels_in_a_partition() -> None:
+    """Each argument of ``StepColumns`` is an array of a table or part of the
+    meta, so a new column cannot be left out of the files unnoticed."""
+    arguments = set(inspect.signature(StepColumns.__init__).parameters)
+    carried = set(partitions_module._ARRAYS) | set(partitions_module._META)
+    assert arguments - {"self", "copy"} == carried
+
+
+@given(organizations(max_students=4))
+def test_one_partition_reads_back_as_the_same_table(org: Organization) -> None:
+    """A single partition holds every column of the table, values and dtypes
+    (sequences, kept concepts, attempts, activity and stored risk included)."""
+    columns = columns_of(org)
+    with tempfile.TemporaryDirectory() as folder:
+        (path,) = write_column_partitions(columns, folder, partitions=1)
+        back = read_column_partition(path)
+    assert back.organization_id == columns.organization_id
+    assert back.student_ids == columns.student_ids
+    assert back.structures == columns.structures
+    assert back.sequences == columns.sequences
+    assert back.kept_concept == columns.kept_concept
+    for name in partitions_module._ARRAYS:
+        mine, theirs = getattr(back, name), getattr(columns, name)
+        if theirs is None:
+            assert mine is None, name
+        else:
+            assert mine.dtype == theirs.dtype, name
+            assert np.array_equal(mine, theirs, equal_nan=True), name
+
+
+def test_partitions_are_named_in_order_and_an_empty_one_has_no_students(
+    tmp_path: Path,
+) -> None:
+    """Files are part-00000.npz onwards, one per partition and nothing else;
+    a partition no student hashes to reads as an empty table with empty
+    figures."""
+    columns = synthetic_columns(students=3)
+    paths = write_column_partitions(columns, tmp_path / "parts", partitions=8)
+    assert [p.name for p in paths] == [f"part-{k:05d}.npz" for k in range(8)]
+    # Written whole, then renamed: nothing partial is left beside them.
+    assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == [
+        p.name for p in paths
+    ]
+    sizes = [read_column_partition(p).students for p in paths]
+    assert sum(sizes) == 3
+    empty = paths[sizes.index(0)]
+    figures = summarize_column_partition(empty, as_of=NOW)
+    assert len(figures) == 0
+    assert figures.figures.risk_amounts.shape == (0, 5)
+    everyone = summarize_column_partitions_locally(paths, as_of=NOW)
+    assert everyone == whole(columns, NOW)
+
+
+def test_the_full_layout_stays_full_in_its_partitions(tmp_path: Path) -> None:
+    """Rows without keys are cut group by group and stay without keys."""
+    columns = dense_columns(tuple(f"st{i}" for i in range(7)))
+    assert columns.step_group is None
+    paths = write_column_partitions(columns, tmp_path, partitions=3)
+    parts = [read_column_partition(p) for p in paths]
+    assert all(p.step_group is None and p.dense for p in parts)
+    assert sum(p.rows for p in parts) == columns.rows
+    for part in parts:
+        for i, sid in enumerate(part.student_ids):
+            j = columns.student_ids.index(sid)
+            rows = slice(3 * j, 3 * j + 3)
+            assert part.best_score[3 * i : 3 * i + 3].tolist() == (
+                columns.best_score[rows].tolist()
+            )
+    local = summarize_column_partitions_locally(paths, as_of=NOW)
+    assert local == whole(columns, NOW)
+
+
+def test_ids_with_any_characters_survive_the_file(tmp_path: Path) -> None:
+    """Ids travel as JSON, so accents, a trailing NUL and a lone surrogate
+    come back as they went (a numpy string array would drop the NUL)."""
+    ids = ("zoë", "a\x00", "\ud800", "学生")
+    columns = dense_columns(ids)
+    paths = write_column_partitions(columns, tmp_path, partitions=2)
+    back = sorted(s for p in paths for s in read_column_partition(p).student_ids)
+    assert back == sorted(ids)
+
+
+def test_the_writer_takes_a_table_and_a_positive_count(tmp_path: Path) -> None:
+    """The count is a positive integer and the columns a ``StepColumns``."""
+    columns = synthetic_columns(students=2)
+    for bad in (0, -1, True, 2.0):
+        with pytest.raises(InvalidInputError) as error:
+            write_column_partitions(columns, tmp_path, partitions=bad)  # type: ignore[arg-type]
+        assert error.value.field == "partitions"
+    with pytest.raises(InvalidInputError) as refused:
+        write_column_partitions({"state": []}, tmp_path, partitions=1)  # type: ignore[arg-type]
+    assert refused.value.field == "columns"
+
+
+# -- what a worker refuses ---------------------------------------------------------
+
+
+def _fields(path: Path) -> dict[str, Any]:
+    with np.load(path, allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+def test_a_tampered_partition_is_refused_with_column_row_and_rule(
+    tmp_path: Path,
+) -> None:
+    """The worker validates the file as the records would: a best score of
+    101 written into a partition is refused naming the row and D1."""
+    (path,) = write_column_partitions(synthetic_columns(), tmp_path, partitions=1)
+    fields = _fields(path)
+    fields["best_score"] = fields["best_score"].copy()
+    fields["best_score"][5] = 101.0
+    np.savez(path, **fields)
+    with pytest.raises(InvalidInputError) as error:
+        summarize_column_partition(path, as_of=NOW)
+    assert error.value.field == "best_score[5]"
+    assert error.value.rule.startswith("D1")
+
+
+def test_a_file_that_is_not_a_partition_is_refused(tmp_path: Path) -> None:
+    """Text, an archive without the meta, another format, an unknown array or
+    a pickled object array: each is an ``InvalidInputError`` naming the file."""
+    (good,) = write_column_partitions(synthetic_columns(), tmp_path, partitions=1)
+    fields = _fields(good)
+    text = tmp_path / "notes.npz"
+    text.write_text("not an archive", encoding="utf-8")
+    no_meta = tmp_path / "no-meta.npz"
+    np.savez(no_meta, **{k: v for k, v in fields.items() if k != "meta"})
+    other = tmp_path / "other.npz"
+    meta = fields["meta"].tobytes().replace(b"step-columns/1", b"step-columns/9")
+    np.savez(other, **{**fields, "meta": np.frombuffer(meta, dtype=np.uint8)})
+    extra = tmp_path / "extra.npz"
+    np.savez(extra, **fields, secret=np.zeros(1))
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, **{**fields, "state": np.array([{"x": 1}], dtype=object)})
+    for path in (text, no_meta, other, extra, pickled):
+        with pytest.raises(InvalidInputError) as error:
+            read_column_partition(path)
+        assert str(path) in error.value.field
+    with pytest.raises(FileNotFoundError):
+        read_column_partition(tmp_path / "missing.npz")
+
+
+def test_a_partition_without_a_meta_entry_names_what_is_missing(
+    tmp_path: Path,
+) -> None:
+    """A meta without the student ids is refused, naming the entry."""
+    (path,) = write_column_partitions(synthetic_columns(), tmp_path, partitions=1)
+    fields = _fields(path)
+    meta = fields["meta"].tobytes().replace(b'"student_ids"', b'"students"')
+    np.savez(path, **{**fields, "meta": np.frombuffer(meta, dtype=np.uint8)})
+    with pytest.raises(InvalidInputError) as error:
+        read_column_partition(path)
+    assert error.value.value == ["student_ids"]
+
+
+# -- the combined figures -----------------------------------------------------------
+
+
+def _figures(ids: tuple[str, ...], organization: str = ORG) -> PartitionFigures:
+    columns = dense_columns(ids)
+    result = summarize_columns(columns, as_of=NOW)
+    return PartitionFigures(
+        organization_id=organization, student_ids=ids, figures=result.students
+    )
+
+
+def test_combining_refuses_nothing_mixed_organizations_and_a_student_twice() -> None:
+    """Parts are of one organization (D19), each student in one part, and
+    there is at least one part."""
+    with pytest.raises(InvalidInputError):
+        PartitionFigures.combine([])
+    with pytest.raises(InvalidInputError) as mixed:
+        PartitionFigures.combine([_figures(("a",)), _figures(("b",), "org-other")])
+    assert mixed.value.field == "organization_id"
+    with pytest.raises(InvalidInputError) as twice:
+        PartitionFigures.combine([_figures(("a", "b")), _figures(("b",))])
+    assert twice.value.value == "b"
+    with pytest.raises(InvalidInputError):
+        PartitionFigures.combine([_figures(("a",)), "b"])  # type: ignore[list-item]
+
+
+def test_figures_compare_equal_only_bit_for_bit() -> None:
+    """One float's sign, one dtype or one id makes figures differ; figures
+    are never equal to other things and cannot be hashed."""
+    one = _figures(("a", "b"))
+    assert one == _figures(("a", "b"))
+
+    def with_score(value: float) -> PartitionFigures:
+        scores = one.figures.engagement_score.copy()
+        scores[0] = value
+        return attrs.evolve(
+            one, figures=attrs.evolve(one.figures, engagement_score=scores)
+        )
+
+    # 0.0 and -0.0 are equal as numbers, not as bits.
+    assert with_score(0.0) == with_score(0.0)
+    assert with_score(0.0) != with_score(-0.0)
+    widened = attrs.evolve(
+        one,
+        figures=attrs.evolve(
+            one.figures, worst_pacing=one.figures.worst_pacing.astype(np.int64)
+        ),
+    )
+    assert widened != one
+    assert _figures(("a", "c")) != one
+    assert one != "figures"
+    with pytest.raises(TypeError):
+        hash(one)
+    assert repr(one) == "PartitionFigures(organization_id='org-c', students=2)"
+
+
+def test_a_summary_is_of_a_student_of_the_figures() -> None:
+    """Asking for a student the figures do not hold names the id."""
+    figures = _figures(("a",))
+    for ask in (figures.summary, figures.assessed_factors):
+        with pytest.raises(InvalidInputError) as error:
+            ask("zed")
+        assert error.value.value == "zed"
+
+
+def test_the_table_is_one_flat_column_per_figure() -> None:
+    """``table()`` gives the ids, each figure, and one risk amount column per
+    rule, every column one value per student, ready for a data frame."""
+    figures = _figures(("a", "b", "c"))
+    table = figures.table()
+    names = [f.name for f in attrs.fields(StudentFigures) if f.name != "risk_amounts"]
+    rules = ["pacing", "mastery", "engagement", "struggle", "consistency"]
+    assert list(table) == [
+        "student_id",
+        *names[: names.index("risk_rules") + 1],
+        *[f"risk_amount_{r}" for r in rules],
+        *names[names.index("risk_rules") + 1 :],
+    ]
+    assert all(len(column) == 3 for column in table.values())
+    assert table["student_id"].tolist() == ["a", "b", "c"]
+    assert table["risk_amount_engagement"].tolist() == (
+        figures.figures.risk_amounts[:, 2].tolist()
+    )
+
+
+# -- without numpy ------------------------------------------------------------------
+
+
+def test_the_dask_module_imports_without_numpy(tmp_path: Path) -> None:
+    """``mlc_progress.dask`` needs numpy only for the columnar partitions: the
+    record path runs without it, and a columnar call names the extra."""
+    code = (
+        "import sys\n"
+        "sys.modules['numpy'] = None\n"
+        "from datetime import datetime, UTC\n"
+        "from pathlib import Path\n"
+        "from mlc_progress.batch import AssignmentRecords, StudentHistory\n"
+        "from mlc_progress.dask import (summarize_column_partition,\n"
+        "    summarize_partition, write_partitions)\n"
+        "h = StudentHistory(student_id='u', organization_id='o')\n"
+        f"(p,) = write_partitions([h], Path({str(tmp_path)!r}), partitions=1)\n"
+        "as_of = datetime(2026, 1, 1, tzinfo=UTC)\n"
+        "assert len(summarize_partition(p, as_of=as_of, run_id='r')) == 1\n"
+        "try:\n"
+        "    summarize_column_partition(p, as_of=as_of)\n"
+        "except ImportError as err:\n"
+        "    print(err)\n"
+        "else:\n"
+        "    raise SystemExit('ran without numpy')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'mlc-progress[columnar]'" in done.stdout
+
+
+def test_histories_of_the_record_path_partition_alike(tmp_path: Path) -> None:
+    """A student lands in the same partition on both paths: the column files
+    and the JSON Lines files split an organization the same way."""
+    from mlc_progress.dask import read_partition, write_partitions
+
+    histories = [
+        StudentHistory(student_id=f"student-{n:03d}", organization_id=ORG)
+        for n in range(20)
+    ]
+    lines = write_partitions(histories, tmp_path / "jsonl", partitions=3)
+    columns = write_column_partitions(
+        StepColumns.from_histories(histories), tmp_path / "npz", partitions=3
+    )
+    for jsonl, npz in zip(lines, columns, strict=True):
+        assert [h.student_id for h in read_partition(jsonl)] == list(
+            read_column_partition(npz).student_ids
+        )
