@@ -19,11 +19,16 @@ figure was not measured) are printed, and everything is written to
 ``bench-results.json`` at the repository root. ``--quick`` is a smoke run for
 CI (a few seconds; its figures are rough); ``--only NAME`` runs the module
 ``bench_NAME.py`` alone; ``--strict`` exits with 1 when a target is missed.
+
+Every module runs with the objects left by the modules before it frozen out
+of the garbage collector's scans (``gc.freeze``), so a figure measures its
+own code and not the size of what earlier benchmarks left on the heap.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import json
 import operator
@@ -169,7 +174,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     for path in discover(args.only):
         module = load(path)
-        module.run(results, args.quick)
+        gc.collect()
+        gc.freeze()
+        try:
+            module.run(results, args.quick)
+        finally:
+            gc.unfreeze()
         units.update(getattr(module, "UNITS", {}))
         targets.extend(getattr(module, "TARGETS", []))
     elapsed = time.perf_counter() - started
