@@ -12,9 +12,11 @@ a columnar store or export holds them. Figures:
 - ``batch_100k_s``, ``batch_1m_s``: the columnar kernel, seconds from those
   arrays to every assignment's progress, every student's summary and the
   D17 flags: building the ``StepColumns``, which validates every rule of
-  every record (the records' construction; nothing is copied), plus
-  ``summarize_columns``. The best of three runs; ``batch_columns_1m_s`` is
-  the building-and-validating part of the best run of that part;
+  every record (the records' construction; the arrays are handed over,
+  ``copy=False``), plus ``summarize_columns``. The best of seven runs (the
+  100k run takes about 10 ms, so a single run is mostly noise);
+  ``batch_columns_1m_s`` is the building-and-validating part of the best run
+  of that part;
 - ``batch_1m_peak_mib``: the peak resident memory (``ru_maxrss``) of the
   process that generated the 1M records and ran the kernel, read before the
   pandas and record-path comparisons run. Each size runs in a fresh child
@@ -25,7 +27,7 @@ a columnar store or export holds them. Figures:
 - ``pandas_1m_s`` (and ``pandas_100k_s``): a plain pandas groupby computing
   only the completion percentage (D10) and the stage-weighted mastery score
   (D12) per (student, assignment) over the same rows, from the same arrays,
-  best of three in the same process, so both sides are timed alike (pandas'
+  best of seven in the same process, so both sides are timed alike (pandas'
   first run costs about three times its best); the run checks that the
   kernel's figures equal pandas' within 1e-9;
 - ``batch_records_100k_s``, ``batch_records_1m_s``: the record path,
@@ -108,7 +110,7 @@ TARGETS = [
 ]
 
 # Kernel and pandas: the best of this many runs, in the same process.
-REPEATS = 3
+REPEATS = 7
 # Students whose every figure is checked against the record path.
 SAMPLE = 25
 
