@@ -32,7 +32,7 @@ from ._errors import InvalidInputError
 from ._partitions import partition_of
 from ._policy import DEFAULT_POLICY, Policy
 from ._records import StudentProgressSummary
-from ._risk import RiskFactor, RiskRule
+from ._risk import RiskRule
 from ._serialization import structure, unstructure
 from ._structure import AssignmentStructure, SequenceStructure
 
@@ -361,28 +361,13 @@ class PartitionFigures:
     def summary(self, student_id: str) -> StudentProgressSummary:
         """The ``StudentProgressSummary`` of one student, as
         ``summarize_student`` gives it."""
-        from ._columnar_np import from_us
+        from ._columnar_kernel import summary_of
 
-        i = self._index(student_id)
-        f = self.figures
-        at_risk = bool(f.at_risk[i])
-        return StudentProgressSummary(
+        return summary_of(
+            self.figures,
+            self._index(student_id),
             student_id=student_id,
             organization_id=self.organization_id,
-            active_assignments=int(f.active_assignments[i]),
-            completed_assignments=int(f.completed_assignments[i]),
-            total_time_on_task_ms=int(f.total_time_on_task_ms[i]),
-            steps_completed_this_week=int(f.steps_completed_this_week[i]),
-            time_on_task_this_week_ms=int(f.time_on_task_this_week_ms[i]),
-            games_played_this_week=int(f.games_played_this_week[i]),
-            overall_mastery_score=float(f.overall_mastery_score[i]),
-            concepts_mastered_count=int(f.concepts_mastered_count[i]),
-            badges_earned=int(f.badges_earned[i]),
-            last_activity_at=from_us(int(f.last_activity_at[i])),
-            streak_days=int(f.streak_days[i]),
-            engagement_score=float(f.engagement_score[i]),
-            at_risk=at_risk,
-            risk_factors=self.assessed_factors(student_id) if at_risk else (),
         )
 
     def _index(self, student_id: str) -> int:
@@ -396,12 +381,9 @@ class PartitionFigures:
     def assessed_factors(self, student_id: str) -> tuple[str, ...]:
         """The D17 factor strings assessed for a student, in rule order
         (before a dismissal)."""
-        amounts = self.figures.risk_amounts[self._index(student_id)]
-        return tuple(
-            RiskFactor(rule=rule, amount=int(amounts[r])).code
-            for r, rule in enumerate(RiskRule)
-            if amounts[r] >= 0
-        )
+        from ._columnar_kernel import assessed_factor_codes
+
+        return assessed_factor_codes(self.figures, self._index(student_id))
 
     def table(self) -> dict[str, Array]:
         """The figures as flat columns, one value per student, for a data

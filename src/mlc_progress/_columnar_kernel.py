@@ -204,36 +204,16 @@ class ColumnSummaries:
 
     def assessed_factors(self, student: int | str) -> tuple[str, ...]:
         """The D17 factor strings assessed for a student, in rule order."""
-        i = self.student_index(student)
-        amounts = self.students.risk_amounts[i]
-        return tuple(
-            RiskFactor(rule=rule, amount=int(amounts[r])).code
-            for r, rule in enumerate(_RULES)
-            if amounts[r] >= 0
-        )
+        return assessed_factor_codes(self.students, self.student_index(student))
 
     def summary(self, student: int | str) -> StudentProgressSummary:
         """The ``StudentProgressSummary`` of one student."""
         i = self.student_index(student)
-        f = self.students
-        at_risk = bool(f.at_risk[i])
-        return StudentProgressSummary(
+        return summary_of(
+            self.students,
+            i,
             student_id=self.columns.student_ids[i],
             organization_id=self.columns.organization_id,
-            active_assignments=int(f.active_assignments[i]),
-            completed_assignments=int(f.completed_assignments[i]),
-            total_time_on_task_ms=int(f.total_time_on_task_ms[i]),
-            steps_completed_this_week=int(f.steps_completed_this_week[i]),
-            time_on_task_this_week_ms=int(f.time_on_task_this_week_ms[i]),
-            games_played_this_week=int(f.games_played_this_week[i]),
-            overall_mastery_score=float(f.overall_mastery_score[i]),
-            concepts_mastered_count=int(f.concepts_mastered_count[i]),
-            badges_earned=int(f.badges_earned[i]),
-            last_activity_at=from_us(int(f.last_activity_at[i])),
-            streak_days=int(f.streak_days[i]),
-            engagement_score=float(f.engagement_score[i]),
-            at_risk=at_risk,
-            risk_factors=self.assessed_factors(i) if at_risk else (),
         )
 
     def records(self, student: int | str) -> StudentRecords:
@@ -262,6 +242,43 @@ class ColumnSummaries:
         if student_id is not None:
             return (self.records(student_id),)
         return tuple(self.records(i) for i in range(self.columns.students))
+
+
+def assessed_factor_codes(figures: StudentFigures, i: int) -> tuple[str, ...]:
+    """The D17 factor strings of student ``i`` of ``figures``, in rule order
+    (before a dismissal)."""
+    amounts = figures.risk_amounts[i]
+    return tuple(
+        RiskFactor(rule=rule, amount=int(amounts[r])).code
+        for r, rule in enumerate(_RULES)
+        if amounts[r] >= 0
+    )
+
+
+def summary_of(
+    figures: StudentFigures, i: int, *, student_id: str, organization_id: str
+) -> StudentProgressSummary:
+    """Student ``i`` of ``figures`` as the ``StudentProgressSummary`` that
+    ``summarize_student`` gives."""
+    at_risk = bool(figures.at_risk[i])
+    return StudentProgressSummary(
+        student_id=student_id,
+        organization_id=organization_id,
+        active_assignments=int(figures.active_assignments[i]),
+        completed_assignments=int(figures.completed_assignments[i]),
+        total_time_on_task_ms=int(figures.total_time_on_task_ms[i]),
+        steps_completed_this_week=int(figures.steps_completed_this_week[i]),
+        time_on_task_this_week_ms=int(figures.time_on_task_this_week_ms[i]),
+        games_played_this_week=int(figures.games_played_this_week[i]),
+        overall_mastery_score=float(figures.overall_mastery_score[i]),
+        concepts_mastered_count=int(figures.concepts_mastered_count[i]),
+        badges_earned=int(figures.badges_earned[i]),
+        last_activity_at=from_us(int(figures.last_activity_at[i])),
+        streak_days=int(figures.streak_days[i]),
+        engagement_score=float(figures.engagement_score[i]),
+        at_risk=at_risk,
+        risk_factors=assessed_factor_codes(figures, i) if at_risk else (),
+    )
 
 
 # -- exact arithmetic helpers -----------------------------------------------------
