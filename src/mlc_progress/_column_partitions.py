@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ._columnar_fields import STEP_FIELDS
 from ._errors import InvalidInputError
 from ._partitions import partition_of
 from ._policy import DEFAULT_POLICY, Policy
@@ -57,30 +58,7 @@ FORMAT = "mlc-progress/step-columns/1"
 _TABLES: dict[str, tuple[str, ...]] = {
     "students": ("previous_risk_rules", "previous_risk_dismissed"),
     "groups": ("group_student", "group_assignment", "archived", "due_at_override"),
-    "rows": (
-        "step_group",
-        "step_index",
-        "state",
-        "target_score",
-        "started_at",
-        "completed_at",
-        "last_activity_at",
-        "attempt_count",
-        "best_score",
-        "latest_score",
-        "passed",
-        "time_on_task_ms",
-        "session_count",
-        "mastery_level",
-        "consistency_score",
-        "completion_source",
-        "reconciled_score",
-        "score_mean",
-        "score_m2",
-        "first_attempt_at",
-        "first_score",
-        "latest_attempt_at",
-    ),
+    "rows": ("step_group", "step_index", *STEP_FIELDS),
     "attempts": (
         "attempt_student",
         "attempt_assignment",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ._columnar_fields import STEP_FIELDS
 from ._columnar_np import NAT, code_of, day_number, np, to_us
 from ._enums import AssignmentStatus
 from ._errors import InvalidInputError
@@ -49,30 +50,6 @@ class _Index:
         return found
 
 
-_STEP_FIELDS = (
-    "state",
-    "started_at",
-    "completed_at",
-    "last_activity_at",
-    "attempt_count",
-    "best_score",
-    "latest_score",
-    "target_score",
-    "passed",
-    "time_on_task_ms",
-    "session_count",
-    "mastery_level",
-    "consistency_score",
-    "completion_source",
-    "reconciled_score",
-    "score_mean",
-    "score_m2",
-    "first_attempt_at",
-    "first_score",
-    "latest_attempt_at",
-)
-
-
 def columns_from_histories(
     histories: Iterable[StudentHistory],
     *,
@@ -115,7 +92,7 @@ def columns_from_histories(
             "due_at_override",
             "step_group",
             "step_index",
-            *_STEP_FIELDS,
+            *STEP_FIELDS,
             "attempt_student",
             "attempt_assignment",
             "attempted_at",
