@@ -29,6 +29,7 @@ values = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(10**20), max_value=10**20),
+    st.sampled_from([10**400, -(10**400), 2**1024, 2**1024 - 1]),
     st.floats(allow_nan=True, allow_infinity=True),
     st.floats(min_value=-1, max_value=101).map(_Float),
     st.text(max_size=4),
@@ -42,8 +43,16 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _finite(value: Any) -> bool:
+    """A finite value a float can hold: an int past 2**1024 is none."""
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
 def _finite_in(value: Any, low: float, high: float, *, open_low: bool) -> bool:
-    if not (_number(value) and math.isfinite(value)):
+    if not (_number(value) and _finite(value)):
         return False
     return bool((low < value if open_low else low <= value) and value <= high)
 
@@ -55,10 +64,8 @@ RULES: dict[str, Callable[[Any], bool]] = {
     "percentage": lambda x: _finite_in(x, 0, 100, open_low=False),
     "count": lambda x: isinstance(x, int) and not isinstance(x, bool) and x >= 0,
     "duration_ms": lambda x: isinstance(x, int) and not isinstance(x, bool) and x >= 0,
-    "ratio": lambda x: _number(x) and math.isfinite(x) and x >= 0,
-    "optional_ratio": lambda x: (
-        x is None or (_number(x) and math.isfinite(x) and x >= 0)
-    ),
+    "ratio": lambda x: _number(x) and _finite(x) and x >= 0,
+    "optional_ratio": lambda x: x is None or (_number(x) and _finite(x) and x >= 0),
     "identifier": lambda x: isinstance(x, str) and bool(x.strip()),
     "optional_identifier": lambda x: (
         x is None or (isinstance(x, str) and bool(x.strip()))
@@ -107,3 +114,16 @@ def test_another_offset_is_normalized_to_the_same_instant_in_utc(
         assert normalized is not None
         assert normalized.tzinfo is UTC
         assert normalized == moment
+
+
+@pytest.mark.parametrize("huge", [10**400, -(10**400)])
+def test_an_int_too_large_for_a_float_is_refused_with_a_typed_error(huge: int) -> None:
+    """A record field or a policy threshold given an int no float can hold
+    is refused naming the field, not left to an OverflowError later."""
+    from mlc_progress import Policy
+
+    for name in ("score", "target", "percentage", "ratio"):
+        assert not _accepts(name, huge)
+    with pytest.raises(InvalidInputError) as error:
+        Policy(max_clock_skew_seconds=huge)
+    assert error.value.field == "max_clock_skew_seconds"

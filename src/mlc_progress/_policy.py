@@ -7,7 +7,6 @@ the defaults are the numbers of the spec and of ``decisions.md``.
 from __future__ import annotations
 
 import json
-import math
 import tomllib
 from collections.abc import Mapping
 from datetime import timedelta
@@ -34,7 +33,7 @@ def _positive(_: Any, attribute: Any, value: Any) -> None:
     if not (
         isinstance(value, int | float)
         and not isinstance(value, bool)
-        and math.isfinite(value)
+        and v.finite(value)
         and value > 0
     ):
         raise InvalidInputError(
@@ -46,7 +45,7 @@ def _non_negative(_: Any, attribute: Any, value: Any) -> None:
     if not (
         isinstance(value, int | float)
         and not isinstance(value, bool)
-        and math.isfinite(value)
+        and v.finite(value)
         and value >= 0
     ):
         raise InvalidInputError(
@@ -58,7 +57,7 @@ def _fraction(_: Any, attribute: Any, value: Any) -> None:
     if not (
         isinstance(value, int | float)
         and not isinstance(value, bool)
-        and math.isfinite(value)
+        and v.finite(value)
         and 0 <= value <= 1
     ):
         raise InvalidInputError(attribute.name, value, "policy: a number in [0, 1]")
@@ -91,7 +90,7 @@ def _weight(_: Any, attribute: Any, value: Any) -> None:
     if not (
         isinstance(value, int | float)
         and not isinstance(value, bool)
-        and math.isfinite(value)
+        and v.finite(value)
         and low <= value <= high
     ):
         raise InvalidInputError(

@@ -42,13 +42,21 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def finite(value: Any) -> bool:
+    """``math.isfinite``, false for an int too large to be a float."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def check_score_value(field: str, value: object) -> None:
-    if not (_is_number(value) and math.isfinite(value) and 0 <= value <= 100):  # type: ignore[arg-type, operator]
+    if not (_is_number(value) and finite(value) and 0 <= value <= 100):  # type: ignore[operator]
         raise InvalidInputError(field, value, RULE_SCORE)
 
 
 def check_target_value(field: str, value: object) -> None:
-    if not (_is_number(value) and math.isfinite(value) and 0 < value <= 100):  # type: ignore[arg-type, operator]
+    if not (_is_number(value) and finite(value) and 0 < value <= 100):  # type: ignore[operator]
         raise InvalidInputError(field, value, RULE_TARGET)
 
 
@@ -91,7 +99,7 @@ def target(_: Any, attribute: Any, value: Any) -> None:
 def percentage(_: Any, attribute: Any, value: Any) -> None:
     if type(value) in _PLAIN_NUMBER and 0 <= value <= 100:
         return
-    if not (_is_number(value) and math.isfinite(value) and 0 <= value <= 100):
+    if not (_is_number(value) and finite(value) and 0 <= value <= 100):
         raise InvalidInputError(attribute.name, value, RULE_PERCENT)
 
 
@@ -110,9 +118,9 @@ def duration_ms(_: Any, attribute: Any, value: Any) -> None:
 
 
 def ratio(_: Any, attribute: Any, value: Any) -> None:
-    if type(value) in _PLAIN_NUMBER and 0 <= value < math.inf:
+    if type(value) is float and 0 <= value < math.inf:
         return
-    if not (_is_number(value) and math.isfinite(value) and value >= 0):
+    if not (_is_number(value) and finite(value) and value >= 0):
         raise InvalidInputError(attribute.name, value, RULE_RATIO)
 
 
