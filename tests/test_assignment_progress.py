@@ -400,3 +400,20 @@ def test_the_layout_follows_the_policys_stage_weights() -> None:
     assert plain.mastery_score == mastery_score(STRUCTURE, STEPS)
     assert weighted.mastery_score != plain.mastery_score
     assert again == plain
+
+
+def test_records_of_steps_outside_the_structure_are_ignored_unchecked() -> None:
+    """Q17: a record of a step the structure does not have is ignored, even
+    one of another student or no record at all; the structure's own records
+    are still checked."""
+    stray = attrs.evolve(STEPS[0], step_id="gone", student_id="someone-else")
+    given: dict[str, Any] = {s.step_id: s for s in STEPS}
+    plain = assignment_progress(STRUCTURE, given, student_id="u", as_of=day(8))
+    given["gone"] = stray
+    assert assignment_progress(STRUCTURE, given, student_id="u", as_of=day(8)) == plain
+    given["gone"] = "not a record"
+    assert assignment_progress(STRUCTURE, given, student_id="u", as_of=day(8)) == plain
+    given["learn"] = attrs.evolve(STEPS[0], student_id="someone-else")
+    with pytest.raises(InvalidInputError) as error:
+        assignment_progress(STRUCTURE, given, student_id="u", as_of=day(8))
+    assert error.value.field == "student_id"

@@ -62,7 +62,12 @@ def assignment_progress(
         due_at_override = utc_argument("due_at_override", due_at_override)
     by_id = _by_id(steps)
     assignment_id = structure.assignment_id
-    for key, progress in by_id.items():
+    # Only the structure's own steps are read; records of other steps are
+    # ignored (Q17), so they are not checked either.
+    for key in layout(structure, policy.stage_weights).ids:
+        progress = by_id.get(key)
+        if progress is None:
+            continue
         if not isinstance(progress, StepProgress):
             raise InvalidInputError(
                 f"steps[{key!r}]", progress, "a StepProgress record"
