@@ -1092,3 +1092,22 @@ def test_a_state_survives_pickling() -> None:
     assert dict(again.steps) == dict(state.steps)
     with pytest.raises(TypeError):
         again.steps["learn"] = state.steps["learn"]  # type: ignore[index]
+
+
+@attrs.frozen(kw_only=True)
+class _NotedState(ProgressState):
+    """A host's own state with one more field."""
+
+    note: str = ""
+
+
+def test_a_subclassed_state_pickles_and_copies_as_itself() -> None:
+    """A host's subclass of ProgressState, with fields of its own, comes
+    back from pickle and deepcopy as itself."""
+    import copy
+
+    state = _NotedState(student_id=STUDENT, structure=three_steps(), note="kept")
+    for again in (pickle.loads(pickle.dumps(state)), copy.deepcopy(state)):
+        assert type(again) is _NotedState
+        assert again == state
+        assert again.note == "kept"

@@ -185,7 +185,7 @@ class ProgressState:
         # A read-only mapping does not pickle; the rebuilt state copies a dict.
         fields = {a.name: getattr(self, a.name) for a in attrs.fields(type(self))}
         fields["steps"] = _as_dict(self.steps)
-        return _rebuild_state, (fields,)
+        return _rebuild_state, (type(self), fields)
 
     def after(self, outcome: Outcome) -> ProgressState:
         """The state once ``outcome`` is stored: its records replace the old.
@@ -251,8 +251,8 @@ def _as_dict(steps: Mapping[str, StepProgress]) -> dict[str, StepProgress]:
     return dict(steps)
 
 
-def _rebuild_state(fields: dict[str, Any]) -> ProgressState:
-    return ProgressState(**fields)
+def _rebuild_state(cls: type[ProgressState], fields: dict[str, Any]) -> ProgressState:
+    return cls(**fields)
 
 
 def initial_step_progress(
