@@ -700,3 +700,25 @@ def test_copy_is_a_flag() -> None:
     with pytest.raises(InvalidInputError) as error:
         _one_row(copy="no")
     assert error.value.field == "copy"
+
+
+def test_arrays_handed_over_to_a_refused_table_stay_the_callers() -> None:
+    """A table refused by its checks takes nothing over: the caller's
+    arrays stay writable."""
+    best = np.array([250.0])
+    with pytest.raises(InvalidInputError):
+        StepColumns(
+            copy=False,
+            organization_id=ORG,
+            student_ids=("ada",),
+            structures=(UNIT,),
+            group_student=[0],
+            group_assignment=[0],
+            step_group=[0],
+            step_index=[0],
+            state=np.array([1], dtype=np.int8),
+            target_score=[UNIT.steps[0].target_score],
+            best_score=best,
+        )
+    best[0] = 0.0
+    assert best.flags.writeable

@@ -356,13 +356,13 @@ class StepColumns:
     ) -> None:
         if not isinstance(copy, bool):
             raise InvalidInputError("copy", copy, "a flag is a boolean")
-        if not copy:
-            # Handed over: the caller's arrays become read-only, so a write
-            # through them after the checks raises instead of slipping by.
-            for given in (
-                value for value in locals().values() if isinstance(value, np.ndarray)
-            ):
-                given.flags.writeable = False
+        # Handed over (copy=False): the caller's arrays become read-only once
+        # the checks pass, so a later write through them raises.
+        handed = (
+            []
+            if copy
+            else [value for value in locals().values() if isinstance(value, np.ndarray)]
+        )
         v.check_id_value("organization_id", organization_id)
         self.organization_id = organization_id
         self.student_ids = tuple(student_ids)
@@ -552,6 +552,8 @@ class StepColumns:
         self._check_students()
         self._check_sequences()
         self._layout_student()
+        for given in handed:
+            given.flags.writeable = False
         if copy:
             # Checked, then copied: the caller's arrays stay theirs to change.
             for name, value in list(vars(self).items()):
