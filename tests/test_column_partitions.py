@@ -330,6 +330,43 @@ def test_a_file_that_is_not_a_partition_is_refused(tmp_path: Path) -> None:
         read_column_partition(tmp_path / "missing.npz")
 
 
+def _with_meta(fields: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    text = json.dumps(meta).encode("ascii")
+    return {**fields, "meta": np.frombuffer(text, dtype=np.uint8)}
+
+
+def test_a_broken_partition_of_any_kind_is_a_typed_error(tmp_path: Path) -> None:
+    """A missing column, a single array instead of an archive, structures
+    the converter cannot read, or meta nested past any sense: each is an
+    ``InvalidInputError`` naming the file, never a bare built-in error."""
+    import json
+
+    (good,) = write_column_partitions(synthetic_columns(), tmp_path, partitions=1)
+    fields = _fields(good)
+    meta = json.loads(fields["meta"].tobytes().decode("ascii"))
+    broken: dict[str, Any] = {
+        "no-state.npz": {k: v for k, v in fields.items() if k != "state"},
+        "bad-structures.npz": _with_meta(fields, {**meta, "structures": [{"x": 1}]}),
+        "text-structures.npz": _with_meta(fields, {**meta, "structures": "abc"}),
+    }
+    for name, arrays in broken.items():
+        with (tmp_path / name).open("wb") as handle:
+            np.savez(handle, **arrays)
+    deep = tmp_path / "deep.npz"
+    nested = ("[" * 100_000 + "]" * 100_000).encode("ascii")
+    with deep.open("wb") as handle:
+        np.savez(handle, **{**fields, "meta": np.frombuffer(nested, dtype=np.uint8)})
+    single = tmp_path / "single.npz"
+    with single.open("wb") as handle:
+        np.save(handle, np.zeros(3))
+    for path in (*(tmp_path / name for name in broken), deep, single):
+        with pytest.raises(InvalidInputError) as error:
+            read_column_partition(path)
+        assert str(path) in error.value.field
+
+
 def test_a_partition_without_a_meta_entry_names_what_is_missing(
     tmp_path: Path,
 ) -> None:

@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+from cattrs.errors import BaseValidationError
 
 from ._columnar_fields import STEP_FIELDS
-from ._errors import InvalidInputError
+from ._errors import InvalidInputError, ProgressError
 from ._partitions import partition_of
 from ._policy import DEFAULT_POLICY, Policy
 from ._records import StudentProgressSummary
@@ -207,7 +208,10 @@ def read_column_partition(path: str | Path) -> StepColumns:
     np = _np()
     fields: dict[str, Any] = {}
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise InvalidInputError(str(path), type(loaded).__name__, _NOT_A_PARTITION)
+        with loaded as archive:
             names = set(archive.files)
             if "meta" not in names:
                 raise InvalidInputError(str(path), sorted(names), _NOT_A_PARTITION)
@@ -219,7 +223,13 @@ def read_column_partition(path: str | Path) -> StepColumns:
                 )
             for name in names - {"meta"}:
                 fields[name] = archive[name]
-    except (ValueError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+    except (
+        ValueError,
+        EOFError,
+        RecursionError,
+        zipfile.BadZipFile,
+        UnicodeDecodeError,
+    ) as exc:
         if isinstance(exc, InvalidInputError):
             raise
         raise InvalidInputError(str(path), repr(exc), _NOT_A_PARTITION) from exc
@@ -229,18 +239,32 @@ def read_column_partition(path: str | Path) -> StepColumns:
     missing = sorted(set(_META) - set(meta))
     if missing:
         raise InvalidInputError(f"{path}: meta", missing, "every entry of the meta")
+    missing = sorted(_REQUIRED - set(fields))
+    if missing:
+        raise InvalidInputError(str(path), missing, "every column StepColumns needs")
+    try:
+        structures = structure(meta["structures"], tuple[AssignmentStructure, ...])
+        sequences = structure(meta["sequences"], tuple[SequenceStructure, ...])
+    except (ProgressError, BaseValidationError) as exc:
+        raise InvalidInputError(
+            f"{path}: meta",
+            repr(exc),
+            "structures and sequences as the converter writes them",
+        ) from None
     return StepColumns(
         copy=False,
         organization_id=meta["organization_id"],
         student_ids=_strings("student_ids", meta["student_ids"]),
-        structures=structure(meta["structures"], tuple[AssignmentStructure, ...]),
-        sequences=structure(meta["sequences"], tuple[SequenceStructure, ...]),
+        structures=structures,
+        sequences=sequences,
         kept_concept=_strings("kept_concept", meta["kept_concept"]),
         **fields,
     )
 
 
 _NOT_A_PARTITION = "a column partition written by write_column_partitions"
+# The arrays StepColumns cannot be built without.
+_REQUIRED = frozenset({"group_student", "group_assignment", "state", "target_score"})
 
 
 def _strings(field: str, value: Any) -> tuple[str, ...]:
