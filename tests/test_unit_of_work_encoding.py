@@ -382,3 +382,54 @@ def test_every_stored_body_is_the_converters_text(tmp_path: Path) -> None:
     }
     assert len(logged["outbox"]) >= 5
     assert logged["audit_log"] != []
+
+
+@attrs.frozen(kw_only=True)
+class _Inner:
+    name: str
+
+
+@attrs.frozen(kw_only=True)
+class _Outer:
+    inner: _Inner
+    count: int
+
+
+def test_a_class_built_in_another_thread_is_waited_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While one thread builds a record's encoder, another asking for a
+    class that holds it waits, instead of seeing the placeholder and
+    caching its own class as converter-only for good."""
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+    real = typing.get_type_hints
+
+    def slow_hints(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        if cls is _Inner:
+            started.set()
+            release.wait(5)
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(typing, "get_type_hints", slow_hints)
+    built: dict[str, Any] = {}
+    first = threading.Thread(
+        target=lambda: built.update(inner=_encoding._record_builder(_Inner))
+    )
+    second = threading.Thread(
+        target=lambda: built.update(outer=_encoding._record_builder(_Outer))
+    )
+    first.start()
+    assert started.wait(5)
+    second.start()
+    second.join(0.2)  # without the lock it would be done, with None cached
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert built["inner"] is not None
+    assert built["outer"] is not None
+    assert built["outer"](_Outer(inner=_Inner(name="x"), count=2)) == {
+        "inner": {"name": "x"},
+        "count": 2,
+    }

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import enum
 import json
+import threading
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -153,10 +154,27 @@ def _builder(kind: Any) -> _Build | None:
 _BUILDERS: dict[type, _Build | None] = {}
 
 
+# Building is under one re-entrant lock: another thread must never see the
+# placeholder of a class being built and cache its own class as "converter
+# only" for good.
+_BUILDING = threading.RLock()
+
+
 def _record_builder(cls: type) -> _Build | None:
     """A function building the converter's dict of a ``cls`` record."""
-    if cls in _BUILDERS:
-        return _BUILDERS[cls]
+    found = _BUILDERS.get(cls, _UNSEEN)
+    if found is not _UNSEEN:
+        return found  # type: ignore[return-value]
+    with _BUILDING:
+        if cls in _BUILDERS:
+            return _BUILDERS[cls]
+        return _build_record(cls)
+
+
+_UNSEEN = object()
+
+
+def _build_record(cls: type) -> _Build | None:
     _BUILDERS[cls] = None  # a class that holds itself is left to the converter
     try:
         hints = typing.get_type_hints(cls)
