@@ -489,27 +489,11 @@ def kernel_figures(result: Any) -> Any:
     return np.column_stack([a.completion_percentage, a.mastery_score]).ravel()
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Equal, floats bit for bit."""
-    import attrs
-
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float):
-        return repr(a) == repr(b)
-    if attrs.has(type(a)):
-        return all(
-            _same(getattr(a, f.name), getattr(b, f.name)) for f in attrs.fields(type(a))
-        )
-    if isinstance(a, tuple):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
-
-
 def check_sample(data: dict[str, Any], result: Any) -> int:
     """Every kernel figure of a sample of students equals the record path's
     (floats bit for bit); the number of students checked."""
     from mlc_progress._rollups import summarize_student
+    from mlc_progress.testing.equality import bitwise_equal
 
     builder = _Builder(data)
     students = data["students"]
@@ -525,7 +509,7 @@ def check_sample(data: dict[str, Any], result: Any) -> int:
             ("pacing", got.worst_pacing, expected.worst_pacing),
         ]
         for name, mine, theirs in pairs:
-            if not _same(mine, theirs):
+            if not bitwise_equal(mine, theirs):
                 raise SystemExit(f"kernel and record path differ: student {s}, {name}")
     return len(sample)
 

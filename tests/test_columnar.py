@@ -35,6 +35,7 @@ from mlc_progress import (
 )
 from mlc_progress import _columnar_columns as table_module
 from mlc_progress import _columnar_kernel as kernel_module
+from mlc_progress._columnar_fields import STEP_FIELDS
 from mlc_progress.batch import (
     AssignmentRecords,
     RiskDismissal,
@@ -448,30 +449,7 @@ def test_the_dense_layout_without_keys_equals_the_keyed_layout() -> None:
     assert keyed.dense
     fields: dict[str, Any] = {
         name: getattr(keyed, name)
-        for name in (
-            "state",
-            "target_score",
-            "started_at",
-            "completed_at",
-            "last_activity_at",
-            "attempt_count",
-            "best_score",
-            "latest_score",
-            "passed",
-            "time_on_task_ms",
-            "session_count",
-            "mastery_level",
-            "consistency_score",
-            "completion_source",
-            "reconciled_score",
-            "score_mean",
-            "score_m2",
-            "first_attempt_at",
-            "first_score",
-            "latest_attempt_at",
-            "group_student",
-            "group_assignment",
-        )
+        for name in (*STEP_FIELDS, "group_student", "group_assignment")
     }
     bare = StepColumns(
         organization_id=ORG, student_ids=("ada",), structures=(UNIT,), **fields

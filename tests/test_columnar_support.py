@@ -36,6 +36,7 @@ from mlc_progress.batch import (
 )
 from mlc_progress.columnar import StudentRecords
 from mlc_progress.testing import strategies as ms
+from mlc_progress.testing.equality import bitwise_equal
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 # A short term, so that weeks, windows, streaks and rules all come into play.
@@ -291,21 +292,6 @@ def differences(got: StudentRecords, expected: StudentResult) -> list[str]:
         ("risk_changed", got.risk_changed, bool(expected.events)),
     ]
     for name, mine, theirs in pairs:
-        if not same(mine, theirs):
+        if not bitwise_equal(mine, theirs):
             found.append(f"{name}: {mine!r} != {theirs!r}")
     return found
-
-
-def same(a: Any, b: Any) -> bool:
-    """Equal, with floats equal bit for bit (``repr`` tells -0.0 from 0.0)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float):
-        return repr(a) == repr(b)
-    if attrs.has(type(a)):
-        return all(
-            same(getattr(a, f.name), getattr(b, f.name)) for f in attrs.fields(type(a))
-        )
-    if isinstance(a, tuple):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
