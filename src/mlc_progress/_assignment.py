@@ -62,9 +62,10 @@ def assignment_progress(
         due_at_override = utc_argument("due_at_override", due_at_override)
     by_id = _by_id(steps)
     assignment_id = structure.assignment_id
+    shape = layout(structure, policy.stage_weights)
     # Only the structure's own steps are read; records of other steps are
     # ignored (Q17), so they are not checked either.
-    for key in layout(structure, policy.stage_weights).ids:
+    for key in shape.ids:
         progress = by_id.get(key)
         if progress is None:
             continue
@@ -84,6 +85,7 @@ def assignment_progress(
             )
     return checked_assignment_progress(
         structure,
+        shape,
         by_id,
         student_id=student_id,
         as_of=as_of,
@@ -95,6 +97,7 @@ def assignment_progress(
 
 def checked_assignment_progress(
     structure: AssignmentStructure,
+    shape: Layout,
     by_id: Mapping[str, StepProgress],
     *,
     student_id: str,
@@ -106,10 +109,11 @@ def checked_assignment_progress(
     """:func:`assignment_progress` on inputs already checked: ``as_of`` and
     ``due_at_override`` in UTC, ``by_id`` the student's own ``StepProgress``
     records of this assignment keyed by step id (as a ``ProgressState``
-    guarantees). Private to the core: it is the attempt's hot path."""
+    guarantees), ``shape`` the structure's :func:`layout` under the
+    policy's stage weights. Private to the core: it is the attempt's hot
+    path."""
     # One pass over the steps computes every per-step figure; each line names
     # the calculator whose rule it folds (tests hold the two equal).
-    shape = layout(structure, policy.stage_weights)
     required = shape.required
     total_weight = shape.total_weight  # mastery_score (D12)
     required_complete = completed = in_progress = locked = 0

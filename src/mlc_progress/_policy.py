@@ -6,6 +6,7 @@ the defaults are the numbers of the spec and of ``decisions.md``.
 
 from __future__ import annotations
 
+import functools
 import json
 import tomllib
 from collections.abc import Mapping
@@ -295,15 +296,15 @@ class Policy:
                 "D15: the behind band lies below the on-track band",
             )
 
-    @property
+    @functools.cached_property
     def max_clock_skew(self) -> timedelta:
         return timedelta(seconds=self.max_clock_skew_seconds)
 
-    @property
+    @functools.cached_property
     def velocity_window(self) -> timedelta:
         return timedelta(days=self.velocity_window_days)
 
-    @property
+    @functools.cached_property
     def free_play_window(self) -> timedelta:
         return timedelta(days=self.free_play_window_days)
 

@@ -419,6 +419,7 @@ class _Transition:
             state.assignment is not None
             and state.assignment.status is AssignmentStatus.ARCHIVED
         )
+        self.shape = layout(self.structure, policy.stage_weights)
         self.focus_score: dict[str, float] = {}
         self.created: set[str] = set()
         # Unlocking is needed on the first command and when a completion
@@ -429,7 +430,7 @@ class _Transition:
         # on it (D7 rule 4); NotFoundError for an unknown step.
         self.skipped: tuple[StepDefinition, ...] = ()
         if step_id is not None:
-            shape = layout(self.structure, policy.stage_weights)
+            shape = self.shape
             index = shape.positions.get(step_id)
             if index is None:
                 raise NotFoundError(
@@ -813,6 +814,7 @@ class _Transition:
         # made here are the transition's own: no second check per step.
         return checked_assignment_progress(
             self.structure,
+            self.shape,
             self.steps,
             student_id=self.student_id,
             as_of=self.as_of,
