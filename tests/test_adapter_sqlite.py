@@ -7,28 +7,40 @@ records stored and read back exactly.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlc_progress import (
+    AssignmentProgress,
+    AuditEntry,
+    CompletionSource,
     ConflictError,
     InvalidInputError,
+    MasteryLevel,
+    StepProgressUpdated,
+    StepState,
     StorageError,
+    audit_organization,
 )
+from mlc_progress._corruption import CorruptRecordError
 from mlc_progress.adapters import SQLiteStore
 from mlc_progress.adapters.sqlite import APPEND_ONLY_TABLES, MIGRATIONS
 from mlc_progress.testing import strategies as gen
 
 from .test_service_support import (
+    NOW,
     ORG,
     OVERRIDER,
+    T0,
     attempt,
     dump,
     make_adapter,
@@ -431,3 +443,152 @@ def test_every_event_class_reads_back_from_the_outbox(tmp_path: Path) -> None:
         "sequence_progress_milestone",
         "progress_snapshot_created",
     }
+
+
+# -- what cannot be stored, and rows that cannot be read -----------------------------
+
+
+def test_text_utf8_cannot_hold_is_refused_with_a_typed_error(tmp_path: Path) -> None:
+    """A lone surrogate inside a record's mapping (ids and texts refuse one
+    at construction) is refused as InvalidInputError; nothing is stored."""
+    entry = AuditEntry(
+        audit_id="au1",
+        occurred_at=T0,
+        actor_id="t1",
+        action="override",
+        reason="r",
+        command_id="c1",
+        student_id="u1",
+        assignment_id="a1",
+        after={"note": "a" + chr(0xD800)},
+    )
+    with SQLiteStore(tmp_path / "p.db") as store:
+        with store.unit_of_work() as uow:
+            with pytest.raises(InvalidInputError) as raised:
+                uow.audit.append(ORG, entry)
+            uow.commit()
+        assert raised.value.field == "text"
+        with store.unit_of_work() as uow:
+            assert uow.audit.for_student(ORG, "u1") == ()
+
+
+def test_an_integer_json_cannot_write_is_refused_naming_its_field(
+    tmp_path: Path,
+) -> None:
+    """A valid attempt whose duration has more digits than Python writes as
+    text is refused as InvalidInputError naming ``duration_ms``, not a bare
+    ValueError, and nothing of it is stored."""
+    huge = attrs.evolve(attempt("t1"), duration_ms=10**5000)
+    with make_adapter("sqlite", tmp_path) as adapter:
+        with pytest.raises(InvalidInputError) as raised:
+            adapter.service().apply(ORG, huge)
+        assert raised.value.field == "duration_ms"
+        with adapter.store.unit_of_work() as uow:
+            assert uow.attempts.for_assignment(ORG, "u1", "a1") == ()
+
+
+CORRUPT_BODIES = {
+    "nested too deep": "[" * 100_000 + "]" * 100_000,
+    "an integer of 5000 digits": '{"steps_total": ' + "9" * 5000 + "}",
+}
+
+
+def _corrupt_assignment(store: SQLiteStore, body: str) -> None:
+    with store.unit_of_work() as uow:
+        uow.progress.put_assignment(
+            ORG,
+            AssignmentProgress(assignment_id="a1", student_id="u1"),
+            expected_version=0,
+        )
+        uow.commit()
+    with raw(store) as conn:
+        conn.execute("UPDATE assignment_progress SET body = ?", (body,))
+
+
+@pytest.mark.parametrize("body", CORRUPT_BODIES.values(), ids=CORRUPT_BODIES.keys())
+def test_a_row_json_cannot_read_is_a_corrupt_record(
+    store: SQLiteStore, body: str
+) -> None:
+    """Stored text that is not readable JSON, however it fails, raises
+    CorruptRecordError on a typed read (D18)."""
+    _corrupt_assignment(store, body)
+    with store.unit_of_work() as uow, pytest.raises(CorruptRecordError):
+        uow.progress.assignment(ORG, "u1", "a1")
+
+
+def test_the_audit_reads_a_row_json_cannot_read(store: SQLiteStore) -> None:
+    """The raw read the audit relies on returns such a row instead of failing,
+    so the audit checks the student (D18)."""
+    _corrupt_assignment(store, CORRUPT_BODIES["an integer of 5000 digits"])
+    with store.unit_of_work() as uow:
+        found = uow.raw.assignment(ORG, "u1", "a1")
+    assert found is not None
+    assert found.version == 1
+    report = audit_organization(store, store.catalog, ORG, as_of=NOW, repair=False)
+    assert report.students_checked == 1
+
+
+def test_an_event_committed_after_a_rolled_back_append_is_pending(
+    tmp_path: Path,
+) -> None:
+    """A transaction's own, uncommitted events never move the outbox's scan
+    floor: after it rolls back, SQLite gives their rowids out again, and an
+    event committed there must still be pending."""
+    with SQLiteStore(tmp_path / "p.db") as store:
+        with store.unit_of_work() as uow:  # left without commit
+            uow.outbox.append("org-b", [_step_event("b1")])
+            uow.outbox.append(ORG, [_step_event("a1")])
+            assert [e.event_id for e in uow.outbox.pending(ORG, limit=10)] == ["a1"]
+        with store.unit_of_work() as uow:
+            uow.outbox.append(ORG, [_step_event("a2")])
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert [e.event_id for e in uow.outbox.pending(ORG, limit=10)] == ["a2"]
+
+
+def _step_event(event_id: str) -> StepProgressUpdated:
+    return StepProgressUpdated(
+        event_id=event_id,
+        occurred_at=T0,
+        step_id="s1",
+        assignment_id="a1",
+        student_id="u1",
+        previous_state=StepState.AVAILABLE,
+        new_state=StepState.IN_PROGRESS,
+        score_achieved=50.0,
+        target_score=80.0,
+        passed=False,
+        attempt_count=1,
+        time_on_task_ms=1000,
+        mastery_level=MasteryLevel.LEARNING,
+        completion_source=CompletionSource.FRESH_ATTEMPT,
+    )
+
+
+def test_a_process_forked_in_a_transaction_reads_the_catalog_from_the_file(
+    tmp_path: Path,
+) -> None:
+    """A child forked inside a unit of work has no transaction of its own:
+    its catalog reads go to the file (Q128), not to the parent's per-
+    transaction copy, so it sees a version published after the fork."""
+    store = SQLiteStore(tmp_path / "p.db")
+    store.catalog.add_assignment(ORG, structure())
+    answer_r, answer_w = os.pipe()
+    go_r, go_w = os.pipe()
+    with store.unit_of_work():
+        assert store.catalog.assignment(ORG, "a1").version == 1
+        pid = os.fork()
+        if pid == 0:  # the child
+            try:
+                os.read(go_r, 1)  # until version 2 is published
+                found = store.catalog.assignment(ORG, "a1").version
+            except BaseException:
+                found = -1
+            os.write(answer_w, str(found).encode())
+            os._exit(0)
+    store.catalog.add_assignment(ORG, attrs.evolve(structure(), version=2))
+    os.write(go_w, b"x")
+    found = int(os.read(answer_r, 16))
+    os.waitpid(pid, 0)
+    store.close()
+    assert found == 2

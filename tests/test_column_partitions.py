@@ -261,9 +261,10 @@ def test_the_full_layout_stays_full_in_its_partitions(tmp_path: Path) -> None:
 
 
 def test_ids_with_any_characters_survive_the_file(tmp_path: Path) -> None:
-    """Ids travel as JSON, so accents, a trailing NUL and a lone surrogate
-    come back as they went (a numpy string array would drop the NUL)."""
-    ids = ("zoë", "a\x00", "\ud800", "学生")
+    """Ids travel as JSON, so accents, a trailing NUL and characters beyond
+    the basic plane come back as they went (a numpy string array would drop
+    the NUL; ids never hold a lone surrogate, Q141)."""
+    ids = ("zoë", "a\x00", "\U0001f600", "学生")
     columns = dense_columns(ids)
     paths = write_column_partitions(columns, tmp_path, partitions=2)
     back = sorted(s for p in paths for s in read_column_partition(p).student_ids)

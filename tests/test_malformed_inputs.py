@@ -605,3 +605,39 @@ def test_rejected_update_leaves_the_record_unchanged() -> None:
     before = unstructure(PLAYED)
     _check(lambda: step(best_score=NAN), "best_score")
     assert unstructure(PLAYED) == before
+
+
+def test_a_refused_int_too_long_for_text_is_still_a_typed_error() -> None:
+    """A score with more digits than Python writes as text is refused as
+    InvalidInputError, its message giving the int's size instead of failing
+    to print it."""
+    with pytest.raises(InvalidInputError) as raised:
+        StepProgress(
+            step_id="s1",
+            assignment_id="a1",
+            student_id="u1",
+            target_score=80.0,
+            best_score=10**5000,
+        )
+    assert raised.value.field == "best_score"
+    assert "<an int of 16610 bits>" in str(raised.value)
+
+
+@pytest.mark.parametrize("field", ["student_id", "session_id"])
+def test_ids_with_a_lone_surrogate_are_refused(field: str) -> None:
+    """UTF-8 (JSON, SQLite, any wire) cannot carry a lone surrogate, so an id
+    holding one is refused at construction, naming the field (Q141)."""
+    fields: dict[str, Any] = {
+        "attempt_id": "t1",
+        "student_id": "u1",
+        "assignment_id": "a1",
+        "step_id": "s1",
+        "score": 50.0,
+        "attempted_at": datetime(2026, 9, 1, tzinfo=UTC),
+        "duration_ms": 1000,
+        "session_id": "x1",
+    }
+    fields[field] = "Zo\u00eb" + chr(0xDC00)
+    with pytest.raises(InvalidInputError) as raised:
+        Attempt(**fields)
+    assert raised.value.field == field

@@ -33,7 +33,9 @@ values = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.floats(min_value=-1, max_value=101).map(_Float),
     st.text(max_size=4),
-    st.sampled_from(["", " ", "\t\n", "\u2003", "a", " a "]),
+    st.sampled_from(
+        ["", " ", "\t\n", "\u2003", "a", " a ", "\ud800", "Zo\u00eb\udfff"]
+    ),
     st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=2))])),
     st.datetimes(),
 )
@@ -51,6 +53,15 @@ def _finite(value: Any) -> bool:
         return False
 
 
+def _utf8(value: str) -> bool:
+    """Whether UTF-8 can carry ``value`` (no lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _finite_in(value: Any, low: float, high: float, *, open_low: bool) -> bool:
     if not (_number(value) and _finite(value)):
         return False
@@ -66,10 +77,11 @@ RULES: dict[str, Callable[[Any], bool]] = {
     "duration_ms": lambda x: isinstance(x, int) and not isinstance(x, bool) and x >= 0,
     "ratio": lambda x: _number(x) and _finite(x) and x >= 0,
     "optional_ratio": lambda x: x is None or (_number(x) and _finite(x) and x >= 0),
-    "identifier": lambda x: isinstance(x, str) and bool(x.strip()),
+    "identifier": lambda x: isinstance(x, str) and bool(x.strip()) and _utf8(x),
     "optional_identifier": lambda x: (
-        x is None or (isinstance(x, str) and bool(x.strip()))
+        x is None or (isinstance(x, str) and bool(x.strip()) and _utf8(x))
     ),
+    "text": lambda x: isinstance(x, str) and _utf8(x),
     "utc_time": lambda x: isinstance(x, datetime) and x.tzinfo is UTC,
     "optional_utc_time": lambda x: (
         x is None or (isinstance(x, datetime) and x.tzinfo is UTC)

@@ -19,6 +19,22 @@ class ProgressError(Exception):
     """Root of every error that mlc_progress raises deliberately."""
 
 
+def _shown(value: object) -> str:
+    """``repr(value)``, or what it is when it has none to give: an int
+    past Python's digit limit for text, an object whose ``__repr__``
+    fails. The message of a refusal is never itself an error.
+
+    >>> _shown(10**5000)
+    '<an int of 16610 bits>'
+    """
+    try:
+        return repr(value)
+    except Exception:
+        if isinstance(value, int):
+            return f"<an int of {value.bit_length()} bits>"
+        return f"<a {type(value).__name__} without a repr>"
+
+
 class InvalidInputError(ProgressError, ValueError):
     """Raised when a value breaks a rule of the spec or a decision.
 
@@ -34,7 +50,7 @@ class InvalidInputError(ProgressError, ValueError):
         self.field = field
         self.value = value
         self.rule = rule
-        super().__init__(f"{field}={value!r} is invalid: {rule}")
+        super().__init__(f"{field}={_shown(value)} is invalid: {rule}")
 
     def __reduce__(self) -> tuple[type[InvalidInputError], tuple[str, object, str]]:
         return (type(self), (self.field, self.value, self.rule))

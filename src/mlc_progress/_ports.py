@@ -460,8 +460,9 @@ class EventOutbox(Protocol):
     describe, relayed afterwards (at least once, in order per student).
 
     ``append`` stores events in the given order, each with a position larger
-    than every earlier one; an ``event_id`` already stored raises
-    :class:`ConflictError`. ``pending`` returns undelivered entries by
+    than every earlier one; an ``event_id`` already stored (or repeated in
+    ``events``) raises :class:`ConflictError` and appends none of them.
+    ``pending`` returns undelivered entries by
     position; ``mark_delivered`` records deliveries in an append-only table
     (marking twice is harmless); ``entries`` returns every entry, delivered
     or not, after a position.

@@ -37,6 +37,7 @@ from typing import Any
 
 import attrs
 
+from .._errors import InvalidInputError
 from .._serialization import _unstructure_datetime, event_to_dict, unstructure
 
 __all__ = ["encode", "encode_event"]
@@ -48,12 +49,35 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 def _reference(record: Any) -> str:
     """The stored JSON of ``record``, by the converter (the definition)."""
-    return _dumps(unstructure(record))
+    try:
+        return _dumps(unstructure(record))
+    except ValueError as exc:
+        raise _unwritable(record, exc) from None
 
 
 def _reference_event(event: Any) -> str:
     """The stored JSON of an event: its D23 envelope, by the converter."""
-    return _dumps(event_to_dict(event))
+    try:
+        return _dumps(event_to_dict(event))
+    except ValueError as exc:
+        raise _unwritable(event, exc) from None
+
+
+def _unwritable(record: Any, exc: ValueError) -> InvalidInputError:
+    """The typed refusal of a valid record JSON text cannot hold: an integer
+    past Python's digit limit for text (``sys.get_int_max_str_digits``),
+    named by its field when it is one of the record's own."""
+    for field in attrs.fields(type(record)):
+        value = getattr(record, field.name)
+        if isinstance(value, int):
+            try:
+                str(value)
+            except ValueError:
+                return InvalidInputError(field.name, value, f"{_RULE_JSON} ({exc})")
+    return InvalidInputError(type(record).__name__, record, f"{_RULE_JSON} ({exc})")
+
+
+_RULE_JSON = "a record is stored as JSON text, which must be able to write it"
 
 
 def _as_is(value: Any) -> Any:

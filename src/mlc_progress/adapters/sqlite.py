@@ -56,6 +56,7 @@ from .._records import (
 from .._risk import DismissalStats, RiskState
 from .._serialization import event_from_dict, structure
 from .._structure import AssignmentStructure, Attempt, SequenceStructure
+from .._validate import RULE_TEXT as _RULE_TEXT
 from .._validate import to_utc
 from ._encoding import encode, encode_event
 
@@ -255,8 +256,19 @@ def _translate(exc: sqlite3.Error, what: str) -> NoReturn:
 def _loads(what: str, body: str) -> Any:
     try:
         return json.loads(body)
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:
+        # Not JSON (JSONDecodeError is a ValueError), an integer past
+        # Python's digit limit, or nested past the recursion limit (D18).
         raise InvalidInputError(what, body[:80], f"stored JSON ({exc})") from None
+
+
+def _unstorable(exc: UnicodeEncodeError, what: str) -> NoReturn:
+    """Text SQLite cannot store: it keeps UTF-8, which has no lone
+    surrogates. The validators refuse such ids and texts; this covers text
+    inside a record's mappings."""
+    raise InvalidInputError(
+        "text", exc.object, f"{what}: {_RULE_TEXT}, as SQLite stores UTF-8"
+    ) from None
 
 
 # The fields of a current record that repeat its row's key (after the
@@ -435,6 +447,8 @@ class SQLiteStore:
             return conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             _translate(exc, "reading")
+        except UnicodeEncodeError as exc:
+            _unstorable(exc, "reading")
 
     def _migrate(self) -> None:
         conn = self._connection()
@@ -716,6 +730,8 @@ class SQLiteUnitOfWork:
             return conn.execute(sql, params)
         except sqlite3.Error as exc:
             _translate(exc, what)
+        except UnicodeEncodeError as exc:
+            _unstorable(exc, what)
 
     def _decode(self, cls: type[T], body: str) -> T:
         return self._store._decode(cls, body)
@@ -1327,25 +1343,49 @@ class _Outbox:
         self._uow = uow
 
     def append(self, organization_id: str, events: Sequence[Event]) -> None:
-        for event in events:
-            body = encode_event(event)
-            try:
-                self._uow._run(
-                    "INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        organization_id,
-                        event.event_id,
-                        getattr(event, "student_id", None),
-                        type(event).name,
-                        type(event).destination.value,
-                        body,
-                    ),
-                    "appending to the outbox",
-                )
-            except ConflictError:
-                raise ConflictError(
-                    f"event_id={event.event_id!r} is already in the outbox"
-                ) from None
+        """Append all of ``events`` or, when one is refused, none of them."""
+        rows = [
+            (
+                organization_id,
+                event.event_id,
+                getattr(event, "student_id", None),
+                type(event).name,
+                type(event).destination.value,
+                encode_event(event),
+            )
+            for event in events
+        ]
+        if not rows:
+            return
+        uow = self._uow
+        # Entries of this transaction are not committed yet: no outbox floor
+        # may rest on them (a rollback gives their rowids out again).
+        uow._marked = True
+        if len(rows) == 1:
+            self._insert(rows[0])
+            return
+        what = "appending to the outbox"
+        uow._run("SAVEPOINT outbox_append", (), what)
+        try:
+            for row in rows:
+                self._insert(row)
+        except BaseException:
+            uow._run("ROLLBACK TO outbox_append", (), what)
+            raise
+        finally:
+            uow._run("RELEASE outbox_append", (), what)
+
+    def _insert(self, row: tuple[str | None, ...]) -> None:
+        try:
+            self._uow._run(
+                "INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?)",
+                row,
+                "appending to the outbox",
+            )
+        except ConflictError:
+            raise ConflictError(
+                f"event_id={row[1]!r} is already in the outbox"
+            ) from None
 
     def _entries(self, rows: Iterable[tuple[int, str]]) -> tuple[OutboxEntry, ...]:
         decode = self._uow._store._decode_event
@@ -1582,7 +1622,7 @@ def _raw_body(body: str) -> Any:
     JSON (the checkers report it as not an object)."""
     try:
         return json.loads(body)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):
         return body
 
 
@@ -1715,6 +1755,8 @@ class SQLiteCatalog:
                 raise
         except sqlite3.Error as exc:
             _translate(exc, what)
+        except UnicodeEncodeError as exc:
+            _unstorable(exc, what)
 
     def add_assignment(
         self, organization_id: str, structure: AssignmentStructure
@@ -1783,7 +1825,10 @@ class SQLiteCatalog:
         structure read once is kept for the rest of that transaction (and
         only for it: the next transaction reads the catalog again).
         """
-        owner: SQLiteUnitOfWork | None = getattr(self._store._local, "owner", None)
+        local = self._store._local
+        if getattr(local, "pid", None) != os.getpid():
+            return None  # inherited through fork: the parent's transaction
+        owner: SQLiteUnitOfWork | None = getattr(local, "owner", None)
         return owner
 
     def assignment(

@@ -785,6 +785,26 @@ class RepositoryContract(abc.ABC):
         with store.unit_of_work() as uow:
             assert [e.event_id for e in uow.outbox.entries(ORG)] == ["e1"]
 
+    @pytest.mark.parametrize(
+        "refused",
+        [("e2", "e1"), ("e3", "e3")],
+        ids=["a stored id after a new one", "an id repeated in the list"],
+    )
+    def test_a_refused_outbox_append_appends_none_of_its_events(
+        self, store: Store, refused: tuple[str, str]
+    ) -> None:
+        """Appending events is all or nothing: when one is refused, the
+        events before it in the list are not appended either."""
+        with store.unit_of_work() as uow:
+            uow.outbox.append(ORG, [_event("e1")])
+            uow.commit()
+        with store.unit_of_work() as uow:
+            with pytest.raises(ConflictError):
+                uow.outbox.append(ORG, [_event(i) for i in refused])
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert [e.event_id for e in uow.outbox.entries(ORG)] == ["e1"]
+
     def test_delivered_events_leave_pending_but_stay_in_the_outbox(
         self, store: Store
     ) -> None:
