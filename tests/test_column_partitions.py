@@ -11,9 +11,12 @@ LocalCluster run is in ``tests/test_dask.py``.
 from __future__ import annotations
 
 import inspect
+import io
+import struct
 import subprocess
 import sys
 import tempfile
+import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -381,6 +384,186 @@ def test_a_partition_without_a_meta_entry_names_what_is_missing(
     assert error.value.value == ["student_ids"]
 
 
+def test_a_partition_keeps_a_duration_past_float_seconds_exactly(
+    tmp_path: Path,
+) -> None:
+    """An estimated duration of 100,000 days and 1 us (no exact float
+    seconds) travels exactly, so the moved due date of the next step (D8)
+    is the whole table's and the record path's."""
+    from mlc_progress import AssignmentProgress
+    from mlc_progress.batch import summarize_student
+
+    unit = attrs.evolve(
+        UNIT,
+        due_at=None,
+        estimated_duration=timedelta(days=100_000, microseconds=1),
+        steps=(attrs.evolve(UNIT.steps[0], due_at=T0 + timedelta(days=5)),),
+    )
+    history = StudentHistory(
+        student_id="u",
+        organization_id=ORG,
+        assignments=(
+            AssignmentRecords(
+                structure=unit,
+                progress=AssignmentProgress(
+                    assignment_id=unit.assignment_id,
+                    student_id="u",
+                    due_at_override=T0 + timedelta(days=100_010),
+                ),
+            ),
+        ),
+    )
+    columns = StepColumns.from_histories([history])
+    (path,) = write_column_partitions(columns, tmp_path, partitions=1)
+    back = read_column_partition(path)
+    assert back.structures == columns.structures
+    as_of = T0 + timedelta(days=3)
+    expected = summarize_student(history, as_of=as_of, run_id="r").assignments[0]
+    part = summarize_columns(back, as_of=as_of).records("u").assignments[0]
+    assert part.next_step_due_at == expected.next_step_due_at
+
+
+@pytest.mark.parametrize("removed", sorted(partitions_module._ARRAYS))
+def test_a_partition_without_any_one_of_its_columns_is_refused(
+    tmp_path: Path, removed: str
+) -> None:
+    """The writer writes every column, so the reader requires every one
+    (a column left out would silently take its default, an archived
+    assignment turning active): the refusal names the file and the column.
+    ``step_group`` and ``step_index`` come both or neither."""
+    (path,) = write_column_partitions(synthetic_columns(3), tmp_path, partitions=1)
+    fields = _fields(path)
+    assert set(fields) == partitions_module._ARRAYS | {"meta"}
+    del fields[removed]
+    np.savez(path, **fields)
+    with pytest.raises(InvalidInputError) as error:
+        read_column_partition(path)
+    assert error.value.field == str(path)
+    assert error.value.value == [removed]
+
+
+def test_a_partition_without_both_row_keys_is_the_full_layout(
+    tmp_path: Path,
+) -> None:
+    """Without ``step_group`` and ``step_index`` the rows are the full
+    layout, as the writer writes a table without keys."""
+    columns = dense_columns(("a", "b"))
+    (path,) = write_column_partitions(columns, tmp_path, partitions=1)
+    assert set(_fields(path)) == partitions_module._REQUIRED | {"meta"}
+    assert read_column_partition(path).step_group is None
+
+
+def _recompressed(path: Path) -> bytearray:
+    """The archive's bytes, every entry deflated."""
+    np.savez_compressed(path, **_fields(path))
+    return bytearray(path.read_bytes())
+
+
+def _central_entries(data: bytearray, offset: int, value: int) -> bytes:
+    """Set a 16-bit field of every central directory entry."""
+    at = data.find(b"PK\x01\x02")
+    while at >= 0:
+        struct.pack_into("<H", data, at + offset, value)
+        at = data.find(b"PK\x01\x02", at + 4)
+    return bytes(data)
+
+
+def _corrupt_stream(path: Path) -> bytes:
+    """The first entry's deflate stream starting with block type 3."""
+    data = _recompressed(path)
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+        first = archive.infolist()[0]
+    name, extra = struct.unpack_from("<HH", data, first.header_offset + 26)
+    data[first.header_offset + 30 + name + extra] = 0xFF
+    return bytes(data)
+
+
+def _raw_entry(path: Path, raw: str) -> bytes:
+    """The archive with entry ``raw`` stored as bytes, not as a .npy array."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, value in _fields(path).items():
+            if name == raw:
+                archive.writestr(name, value.tobytes())
+            else:
+                array = io.BytesIO()
+                np.save(array, value)
+                archive.writestr(name + ".npy", array.getvalue())
+    return buffer.getvalue()
+
+
+def _meta_as(path: Path, dtype: Any) -> bytes:
+    fields = _fields(path)
+    np.savez(path, **{**fields, "meta": fields["meta"].astype(dtype)})
+    return path.read_bytes()
+
+
+TAMPERED: dict[str, Any] = {
+    "compression-method-99": lambda p: _central_entries(
+        bytearray(p.read_bytes()), 10, 99
+    ),
+    "encrypted-flag": lambda p: _central_entries(bytearray(p.read_bytes()), 8, 1),
+    "corrupt-deflate": _corrupt_stream,
+    "meta-raw-bytes": lambda p: _raw_entry(p, "meta"),
+    "column-raw-bytes": lambda p: _raw_entry(p, "state"),
+    "meta-int64": lambda p: _meta_as(p, np.int64),
+    "truncated": lambda p: p.read_bytes()[: len(p.read_bytes()) // 2],
+    "empty": lambda p: b"",
+}
+
+
+@pytest.mark.parametrize("tamper", list(TAMPERED.values()), ids=list(TAMPERED))
+def test_a_tampered_archive_is_refused_naming_the_file(
+    tmp_path: Path, tamper: Any
+) -> None:
+    """An unsupported compression, the encryption flag, a corrupt stream,
+    an entry that is not a .npy array, a meta of another dtype or a cut
+    file: each is an ``InvalidInputError`` naming the file, never a bare
+    error of numpy, zipfile or zlib."""
+    (path,) = write_column_partitions(synthetic_columns(3), tmp_path, partitions=1)
+    path.write_bytes(tamper(path))
+    with pytest.raises(InvalidInputError) as error:
+        read_column_partition(path)
+    assert str(path) in error.value.field
+
+
+@given(st.lists(st.tuples(st.integers(0), st.integers(0, 255)), min_size=1))
+def test_an_archive_with_any_bytes_changed_reads_or_is_refused(
+    changes: list[tuple[int, int]],
+) -> None:
+    """Any bytes of a plain or compressed partition changed: the file reads
+    (a byte the archive does not check) or is an ``InvalidInputError``
+    naming the file (or a column and row), nothing else."""
+    for data in (_PLAIN_BYTES, _COMPRESSED_BYTES):
+        changed = bytearray(data)
+        for at, value in changes:
+            changed[at % len(changed)] = value
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "part-00000.npz"
+            path.write_bytes(bytes(changed))
+            try:
+                read_column_partition(path)
+            except InvalidInputError as error:
+                refused: str | None = error.field
+            else:
+                refused = None
+        assert refused is None or str(path) in refused or "[" in refused
+
+
+def _partition_bytes(compressed: bool) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        (path,) = write_column_partitions(
+            dense_columns(("a", "b")), folder, partitions=1
+        )
+        if compressed:
+            return bytes(_recompressed(path))
+        return path.read_bytes()
+
+
+_PLAIN_BYTES = _partition_bytes(compressed=False)
+_COMPRESSED_BYTES = _partition_bytes(compressed=True)
+
+
 # -- the combined figures -----------------------------------------------------------
 
 
@@ -444,6 +627,98 @@ def test_a_summary_is_of_a_student_of_the_figures() -> None:
         with pytest.raises(InvalidInputError) as error:
             ask("zed")
         assert error.value.value == "zed"
+
+
+def _refused_figures() -> dict[str, tuple[dict[str, Any], str]]:
+    """Arguments a ``PartitionFigures`` refuses, and the field it names."""
+    two = _figures(("a", "b")).figures
+    return {
+        "three-ids": ({"student_ids": ("a", "b", "c")}, "figures.active_assignments"),
+        "organization-5": ({"organization_id": 5}, "organization_id"),
+        "not-figures": ({"figures": {"at_risk": [True]}}, "figures"),
+        "one-streak": (
+            {"figures": attrs.evolve(two, streak_days=two.streak_days[:1])},
+            "figures.streak_days",
+        ),
+        "two-rules": (
+            {"figures": attrs.evolve(two, risk_amounts=two.risk_amounts[:, :2])},
+            "figures.risk_amounts",
+        ),
+        "object-flags": (
+            {"figures": attrs.evolve(two, at_risk=two.at_risk.astype(object))},
+            "figures.at_risk",
+        ),
+        "list-flags": (
+            {"figures": attrs.evolve(two, at_risk=[True, False])},  # type: ignore[arg-type]
+            "figures.at_risk",
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "three-ids",
+        "organization-5",
+        "not-figures",
+        "one-streak",
+        "two-rules",
+        "object-flags",
+        "list-flags",
+    ],
+)
+def test_figures_that_do_not_match_their_ids_are_refused(case: str) -> None:
+    """The organization is an id and every figure array is a numeric numpy
+    array with one entry per student id (a risk amount per rule), checked
+    when the figures are built, so ``summary`` and ``combine`` never index
+    past them."""
+    changes, field = _refused_figures()[case]
+    arguments: dict[str, Any] = {
+        "organization_id": ORG,
+        "student_ids": ("a", "b"),
+        "figures": _figures(("a", "b")).figures,
+        **changes,
+    }
+    with pytest.raises(InvalidInputError) as error:
+        PartitionFigures(**arguments)
+    assert error.value.field == field
+
+
+def test_figures_hold_each_student_id_once_in_a_tuple() -> None:
+    """Ids are a tuple of ids, each once."""
+    figures = _figures(("a", "b")).figures
+    for ids in (["a", "b"], ("a", "a"), ("a", " ")):
+        with pytest.raises(InvalidInputError) as error:
+            PartitionFigures(organization_id=ORG, student_ids=ids, figures=figures)  # type: ignore[arg-type]
+        assert error.value.field == "student_ids"
+
+
+def test_the_partition_functions_check_their_arguments(tmp_path: Path) -> None:
+    """A path that is no path, parts that are no collection, or one path
+    where a collection of them is due: an ``InvalidInputError`` naming the
+    argument, before any file is touched."""
+    calls: dict[str, Any] = {
+        "path": lambda: read_column_partition(None),  # type: ignore[arg-type]
+        "parts": lambda: PartitionFigures.combine(5),  # type: ignore[arg-type]
+        "directory": lambda: write_column_partitions(
+            synthetic_columns(2),
+            None,  # type: ignore[arg-type]
+            partitions=1,
+        ),
+        "paths": lambda: summarize_column_partitions_locally(
+            str(tmp_path / "part-00000.npz"), as_of=NOW
+        ),
+    }
+    for field, call in calls.items():
+        with pytest.raises(InvalidInputError) as error:
+            call()
+        assert error.value.field == field
+    with pytest.raises(InvalidInputError) as inner:
+        summarize_column_partitions_locally([tmp_path, 7], as_of=NOW)  # type: ignore[list-item]
+    assert (inner.value.field, inner.value.value) == ("paths", 7)
+    with pytest.raises(InvalidInputError) as byte_path:
+        read_column_partition(b"part-00000.npz")  # type: ignore[arg-type]
+    assert byte_path.value.field == "path"
 
 
 def test_the_table_is_one_flat_column_per_figure() -> None:

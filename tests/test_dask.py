@@ -3,9 +3,10 @@ record path and on the columnar path."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -124,3 +125,35 @@ def test_a_bad_partition_fails_the_job_with_the_workers_error(
             [*column_partitions[1:], bad], client=client, as_of=AS_OF
         )
     assert error.value.field == "attempt_count[0]"
+
+
+def test_the_runs_check_their_paths_and_client_before_any_work(
+    column_partitions: tuple[Path, ...],
+) -> None:
+    """One path where a collection is due, an entry that is no path, or a
+    client that is no ``distributed.Client``: an ``InvalidInputError`` naming
+    the argument, raised at the client before a task is sent."""
+    one = str(column_partitions[0])
+    runs: dict[str, Callable[[Any, Any], object]] = {
+        "record path, locally": lambda paths, client: summarize_partitions_locally(
+            paths, as_of=AS_OF, run_id="r"
+        ),
+        "columns, locally": lambda paths, client: summarize_column_partitions_locally(
+            paths, as_of=AS_OF
+        ),
+        "record path, dask": lambda paths, client: summarize_with_dask(
+            paths, client=client, as_of=AS_OF, run_id="r"
+        ),
+        "columns, dask": lambda paths, client: summarize_columns_with_dask(
+            paths, client=client, as_of=AS_OF
+        ),
+    }
+    for name, run in runs.items():
+        for paths in (one, Path(one), 5, [one, None]):
+            with pytest.raises(InvalidInputError) as error:
+                run(paths, None)
+            assert error.value.field == "paths", name
+    for run in (runs["record path, dask"], runs["columns, dask"]):
+        with pytest.raises(InvalidInputError) as refused:
+            run([one], None)
+        assert refused.value.field == "client"

@@ -14,6 +14,7 @@ from mlc_progress import (
     AssignmentProgress,
     AssignmentStructure,
     Attempt,
+    InvalidInputError,
     Policy,
     ProgressSnapshot,
     ReconciliationMetadata,
@@ -117,3 +118,104 @@ def test_integral_float_counts_are_accepted() -> None:
     loaded = structure(data, StepProgress)
     assert loaded.session_count == 2
     assert isinstance(loaded.session_count, int)
+
+
+def _unit(duration: timedelta) -> AssignmentStructure:
+    return AssignmentStructure(
+        assignment_id="a",
+        created_at=T0,
+        steps=(
+            StepDefinition(
+                step_id="s", element_id="e", stage=Stage.QUIZ, target_score=80.0
+            ),
+        ),
+        estimated_duration=duration,
+    )
+
+
+@given(st.timedeltas(min_value=timedelta(microseconds=1)))
+def test_every_duration_a_structure_accepts_survives_json_exactly(
+    duration: timedelta,
+) -> None:
+    """Any positive duration, up to ``timedelta.max``, reads back to the
+    microsecond, and its JSON text is the same when written again."""
+    unit = _unit(duration)
+    text = to_json(unit)
+    assert from_json(text, AssignmentStructure).estimated_duration == duration
+    assert to_json(from_json(text, AssignmentStructure)) == text
+    assert structure(unstructure(duration), timedelta) == duration
+
+
+def test_a_duration_past_float_seconds_is_written_as_exact_text() -> None:
+    """100,000 days and 1 us has no exact float seconds: it is written as
+    decimal text to the microsecond (a float dropped the microsecond)."""
+    duration = timedelta(days=100_000, microseconds=1)
+    assert timedelta(seconds=duration.total_seconds()) != duration
+    data = json.loads(to_json(_unit(duration)))
+    assert data["estimated_duration"] == "8640000000.000001"
+    assert from_json(to_json(_unit(duration)), AssignmentStructure) == _unit(duration)
+    assert unstructure(timedelta.max) == "86399999999999.999999"
+    assert unstructure(-timedelta(days=100_000, microseconds=1)) == (
+        "-8640000000.000001"
+    )
+
+
+def test_a_duration_float_seconds_hold_is_written_as_before() -> None:
+    """Every duration whose float seconds read back exactly keeps the number
+    stored before, and every number stored before reads as it did."""
+    assert unstructure(timedelta(days=1, milliseconds=500)) == 86400.5
+    assert unstructure(timedelta(days=3650, microseconds=7)) == 315360000.000007
+    for stored in (86400.5, 86400, 315360000.000007):
+        assert structure(stored, timedelta) == timedelta(seconds=stored)
+    # The float the converter stored for 100,000 days and 1 us still reads,
+    # to the nearest microsecond, as it did.
+    old = timedelta(days=100_000, microseconds=1).total_seconds()
+    assert structure(old, timedelta) == timedelta(seconds=old)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["1 day", "1e5", "NaN", "1.1234567", "1.", ".5", " 1", "1" * 16, "١٢"],
+)
+def test_duration_text_is_decimal_seconds_to_the_microsecond(value: str) -> None:
+    """Text other than decimal seconds with at most six decimals is refused,
+    naming the field."""
+    data = {**unstructure(_unit(timedelta(days=1))), "estimated_duration": value}
+    with pytest.raises(InvalidInputError) as error:
+        structure(data, AssignmentStructure)
+    assert error.value.field == "estimated_duration"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        float("nan"),
+        float("inf"),
+        1e300,
+        -1e300,
+        10**400,
+        "99999999999999.999999",
+        True,
+        None,
+        [1],
+    ],
+    ids=[
+        "nan",
+        "inf",
+        "1e300",
+        "-1e300",
+        "10**400",
+        "text-past-max",
+        "true",
+        "none",
+        "list",
+    ],
+)
+def test_a_duration_out_of_range_or_of_another_kind_is_a_typed_error(
+    value: Any,
+) -> None:
+    """NaN, infinities, durations past ``timedelta``'s range and values of
+    another kind are an ``InvalidInputError``, never a bare built-in error."""
+    with pytest.raises(InvalidInputError) as error:
+        structure(value, timedelta)
+    assert error.value.field == "duration"

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from itertools import pairwise
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from cattrs.errors import BaseValidationError
 
+from . import _validate as v
 from ._columnar_fields import STEP_FIELDS
 from ._errors import InvalidInputError, ProgressError
 from ._partitions import partition_of
@@ -123,6 +123,7 @@ def write_column_partitions(
         raise InvalidInputError("columns", columns, "a StepColumns table")
     if type(partitions) is not int or partitions < 1:
         raise InvalidInputError("partitions", partitions, "a positive integer")
+    _check_path("directory", directory)
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     part = np.fromiter(
@@ -189,8 +190,10 @@ def _cut(columns: StepColumns, keep_students: Array) -> tuple[dict[str, Array], 
 def read_column_partition(path: str | Path) -> StepColumns:
     """The ``StepColumns`` of one partition file, every rule checked.
 
-    A file that is not a column partition raises ``InvalidInputError``
-    naming the path; a missing or unreadable file raises the ``OSError``.
+    A missing or unreadable file raises the ``OSError`` of opening it; once
+    open, a file that is not a column partition as the writer writes it
+    (any other archive, a tampered or truncated one, a column missing)
+    raises ``InvalidInputError`` naming the path.
 
     >>> import tempfile
     >>> from mlc_progress.batch import StudentHistory
@@ -205,43 +208,30 @@ def read_column_partition(path: str | Path) -> StepColumns:
     """
     from ._columnar_columns import StepColumns
 
+    _check_path("path", path)
     np = _np()
-    fields: dict[str, Any] = {}
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise InvalidInputError(str(path), type(loaded).__name__, _NOT_A_PARTITION)
-        with loaded as archive:
-            names = set(archive.files)
-            if "meta" not in names:
-                raise InvalidInputError(str(path), sorted(names), _NOT_A_PARTITION)
-            meta = json.loads(archive["meta"].tobytes().decode("ascii"))
-            unknown = names - _ARRAYS - {"meta"}
-            if unknown:
-                raise InvalidInputError(
-                    str(path), sorted(unknown), "only the arrays of StepColumns"
-                )
-            for name in names - {"meta"}:
-                fields[name] = archive[name]
-    except (
-        ValueError,
-        EOFError,
-        RecursionError,
-        zipfile.BadZipFile,
-        UnicodeDecodeError,
-    ) as exc:
-        if isinstance(exc, InvalidInputError):
-            raise
-        raise InvalidInputError(str(path), repr(exc), _NOT_A_PARTITION) from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        found = meta.get("format") if isinstance(meta, dict) else meta
-        raise InvalidInputError(f"{path}: format", found, f"the format {FORMAT!r}")
+    with open(path, "rb") as handle:
+        entries = _entries(np, handle, str(path))
+    raw = entries.pop("meta", None)
+    if raw is None:
+        raise InvalidInputError(str(path), sorted(entries), _NOT_A_PARTITION)
+    unknown = set(entries) - _ARRAYS
+    if unknown:
+        raise InvalidInputError(
+            str(path), sorted(unknown), "only the arrays of StepColumns"
+        )
+    for name, value in entries.items():
+        if not isinstance(value, np.ndarray):
+            raise InvalidInputError(f"{path}: {name}", type(value).__name__, _NPY)
+    meta = _meta(np, raw, str(path))
     missing = sorted(set(_META) - set(meta))
     if missing:
         raise InvalidInputError(f"{path}: meta", missing, "every entry of the meta")
-    missing = sorted(_REQUIRED - set(fields))
+    missing = sorted(
+        (_REQUIRED | (_PAIR if _PAIR & set(entries) else frozenset())) - set(entries)
+    )
     if missing:
-        raise InvalidInputError(str(path), missing, "every column StepColumns needs")
+        raise InvalidInputError(str(path), missing, _EVERY_COLUMN)
     try:
         structures = structure(meta["structures"], tuple[AssignmentStructure, ...])
         sequences = structure(meta["sequences"], tuple[SequenceStructure, ...])
@@ -254,17 +244,79 @@ def read_column_partition(path: str | Path) -> StepColumns:
     return StepColumns(
         copy=False,
         organization_id=meta["organization_id"],
-        student_ids=_strings("student_ids", meta["student_ids"]),
+        student_ids=_strings(f"{path}: meta.student_ids", meta["student_ids"]),
         structures=structures,
         sequences=sequences,
-        kept_concept=_strings("kept_concept", meta["kept_concept"]),
-        **fields,
+        kept_concept=_strings(f"{path}: meta.kept_concept", meta["kept_concept"]),
+        **entries,
     )
 
 
+def _entries(np: Any, handle: Any, name: str) -> dict[str, Any]:
+    """Every entry of the archive open in ``handle``, read whole.
+
+    Whatever numpy, ``zipfile`` or ``zlib`` raise on the bytes of an open
+    file (a truncated or tampered archive: a bad header, an unsupported
+    compression or encryption, a corrupt stream, a seek past the end, an
+    object array) is the file's fault: an ``InvalidInputError`` naming it.
+    """
+    try:
+        loaded = np.load(handle, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise InvalidInputError(name, type(loaded).__name__, _NOT_A_PARTITION)
+        with loaded as archive:
+            return {entry: archive[entry] for entry in archive.files}
+    except InvalidInputError:
+        raise
+    except Exception as exc:  # any error reading the bytes (D8)
+        raise InvalidInputError(name, repr(exc), _NOT_A_PARTITION) from exc
+
+
+def _meta(np: Any, raw: Any, name: str) -> dict[str, Any]:
+    """The JSON document of the ``meta`` entry, of this format."""
+    if not (isinstance(raw, np.ndarray) and raw.dtype == np.uint8 and raw.ndim == 1):
+        found = type(raw).__name__ if not isinstance(raw, np.ndarray) else raw.dtype
+        raise InvalidInputError(
+            f"{name}: meta", str(found), "ASCII JSON text as a uint8 array"
+        )
+    try:
+        meta = json.loads(raw.tobytes().decode("ascii"))
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is one
+        raise InvalidInputError(name, repr(exc), _NOT_A_PARTITION) from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else meta
+        raise InvalidInputError(f"{name}: format", found, f"the format {FORMAT!r}")
+    return meta
+
+
+def _check_path(field: str, value: object) -> str | Path:
+    """``value`` as a path: text, or an ``os.PathLike`` of text."""
+    if isinstance(value, str | Path):
+        return value
+    if isinstance(value, os.PathLike) and isinstance(os.fspath(value), str):
+        return Path(value)
+    raise InvalidInputError(field, value, _RULE_PATH)
+
+
+def check_paths(paths: object) -> tuple[str | Path, ...]:
+    """``paths`` as a tuple, each a path; one path alone is no list of them."""
+    if isinstance(paths, str | bytes | os.PathLike) or not isinstance(paths, Iterable):
+        raise InvalidInputError("paths", paths, f"a collection, each {_RULE_PATH}")
+    return tuple(_check_path("paths", path) for path in paths)
+
+
+_RULE_PATH = "a file path (str or an os.PathLike of str)"
+
+
 _NOT_A_PARTITION = "a column partition written by write_column_partitions"
-# The arrays StepColumns cannot be built without.
-_REQUIRED = frozenset({"group_student", "group_assignment", "state", "target_score"})
+_NPY = "every entry of a column partition is a .npy array"
+# The writer writes every array; the keys of the rows come both or neither
+# (without them the rows are the full layout).
+_PAIR = frozenset({"step_group", "step_index"})
+_REQUIRED = _ARRAYS - _PAIR
+_EVERY_COLUMN = (
+    "every column the writer writes (step_group and step_index both or neither)"
+)
 
 
 def _strings(field: str, value: Any) -> tuple[str, ...]:
@@ -282,13 +334,51 @@ class PartitionFigures:
     of ``student_ids``. About 160 bytes a student, so shipping them back
     costs little; the per-assignment figures stay on the worker.
 
-    Equal when the organization, the ids and every array are equal, dtypes
-    and floats bit for bit.
+    Checked when built: the organization and each student id are ids
+    (D3), each id once, and every figure is a numeric numpy array with one
+    entry per id (``risk_amounts`` one per id and rule). Equal when the
+    organization, the ids and every array are equal, dtypes and floats bit
+    for bit.
     """
 
-    organization_id: str
-    student_ids: tuple[str, ...]
-    figures: StudentFigures
+    organization_id: str = attrs.field(validator=v.identifier)
+    student_ids: tuple[str, ...] = attrs.field()
+    figures: StudentFigures = attrs.field()
+
+    @student_ids.validator
+    def _check_ids(
+        self, attribute: attrs.Attribute[object], value: tuple[str, ...]
+    ) -> None:
+        v.identifiers(self, attribute, value)  # a tuple of ids
+        seen: set[str] = set()
+        for sid in value:
+            if sid in seen:
+                raise InvalidInputError("student_ids", sid, "one entry per student")
+            seen.add(sid)
+
+    @figures.validator
+    def _check_figures(self, attribute: attrs.Attribute[object], value: object) -> None:
+        """A ``StudentFigures`` with one entry per id in every array (and a
+        risk amount per rule), so ``summary`` and ``combine`` index it."""
+        from ._columnar_kernel import StudentFigures
+
+        np = _np()
+        if not isinstance(value, StudentFigures):
+            raise InvalidInputError("figures", value, "a StudentFigures")
+        n = len(self.student_ids)
+        for f in attrs.fields(StudentFigures):
+            array = getattr(value, f.name)
+            shape = (n, len(RiskRule)) if f.name == "risk_amounts" else (n,)
+            if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+                raise InvalidInputError(
+                    f"figures.{f.name}", type(array).__name__, "a numeric numpy array"
+                )
+            if array.shape != shape:
+                raise InvalidInputError(
+                    f"figures.{f.name}",
+                    array.shape,
+                    f"one entry per student id {shape}",
+                )
 
     def __repr__(self) -> str:
         return (
@@ -324,6 +414,8 @@ class PartitionFigures:
         from ._columnar_kernel import StudentFigures
 
         np = _np()
+        if not isinstance(parts, Iterable):
+            raise InvalidInputError("parts", parts, "an iterable of PartitionFigures")
         parts = list(parts)
         if not parts:
             raise InvalidInputError("parts", parts, "at least one partition's figures")
@@ -483,5 +575,6 @@ def summarize_column_partitions_locally(
     >>> folder.cleanup()
     """
     return PartitionFigures.combine(
-        summarize_column_partition(path, as_of=as_of, policy=policy) for path in paths
+        summarize_column_partition(path, as_of=as_of, policy=policy)
+        for path in check_paths(paths)
     )

@@ -1,14 +1,17 @@
 """The one cattrs converter: records to and from JSON-ready data.
 
-Times are ISO-8601 strings in UTC with a ``Z`` suffix; enums are their spec
-strings; tuples are JSON arrays. Unknown keys are rejected. Every failure is
-an :class:`InvalidInputError` naming the field.
+Times are ISO-8601 strings in UTC with a ``Z`` suffix; durations are
+seconds, a JSON number when it reads back exactly, else decimal text to the
+microsecond; enums are their spec strings; tuples are JSON arrays. Unknown
+keys are rejected. Every failure is an :class:`InvalidInputError` naming the
+field.
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import re
 import typing
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
@@ -78,12 +81,51 @@ def _structure_bool(value: Any, _: type) -> bool:
     return value
 
 
+def _unstructure_timedelta(value: timedelta) -> float | str:
+    """Seconds as a JSON number when that number reads back to the same
+    microsecond (every duration below 2**52 us, about 142 years, so the form
+    stored before stays); otherwise the exact seconds as decimal text."""
+    seconds = value.total_seconds()
+    try:
+        if timedelta(seconds=seconds) == value:
+            return seconds
+    except OverflowError:  # rounded past timedelta.max
+        pass
+    micro = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+    whole, fraction = divmod(abs(micro), 1_000_000)
+    return f"{'-' if micro < 0 else ''}{whole}.{fraction:06d}"
+
+
+# Decimal seconds, at most microseconds: the text form written above.
+_SECONDS_TEXT = re.compile(r"(-?)([0-9]{1,15})(?:\.([0-9]{1,6}))?")
+RULE_DURATION = (
+    "a duration: seconds as a number, or as decimal text to the microsecond,"
+    " within timedelta's range"
+)
+
+
+def _structure_timedelta(value: Any, _: type) -> timedelta:
+    """Either form :func:`_unstructure_timedelta` writes, exactly; a number
+    is read as before (float seconds, to the nearest microsecond)."""
+    try:
+        if isinstance(value, str):
+            found = _SECONDS_TEXT.fullmatch(value)
+            if found is None:
+                raise InvalidInputError("duration", value, RULE_DURATION)
+            sign, whole, fraction = found.groups()
+            micro = int(whole) * 1_000_000 + int((fraction or "").ljust(6, "0"))
+            return timedelta(microseconds=-micro if sign else micro)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidInputError("duration", value, RULE_DURATION)
+        return timedelta(seconds=value)
+    except (OverflowError, ValueError):  # past timedelta's range, or NaN
+        raise InvalidInputError("duration", value, RULE_DURATION) from None
+
+
 converter.register_unstructure_hook(datetime, _unstructure_datetime)
 converter.register_structure_hook(datetime, _structure_datetime)
-converter.register_unstructure_hook(timedelta, lambda d: d.total_seconds())
-converter.register_structure_hook(
-    timedelta, lambda v, _: timedelta(seconds=_structure_float(v, float))
-)
+converter.register_unstructure_hook(timedelta, _unstructure_timedelta)
+converter.register_structure_hook(timedelta, _structure_timedelta)
 converter.register_structure_hook(float, _structure_float)
 converter.register_structure_hook(int, _structure_int)
 converter.register_structure_hook(str, _structure_str)
@@ -119,7 +161,15 @@ for _kind in _ENUMS:
 
 # Fields named by the hooks above rather than by a record; the path replaces them.
 _GENERIC_FIELDS = frozenset(
-    ("datetime", "number", "integer", "string", "flag", *(k.__name__ for k in _ENUMS))
+    (
+        "datetime",
+        "duration",
+        "number",
+        "integer",
+        "string",
+        "flag",
+        *(k.__name__ for k in _ENUMS),
+    )
 )
 
 

@@ -19,11 +19,13 @@ from typing import Any
 
 from ._column_partitions import (
     PartitionFigures,
+    check_paths,
     read_column_partition,
     summarize_column_partition,
     summarize_column_partitions_locally,
     write_column_partitions,
 )
+from ._errors import InvalidInputError
 from ._partitions import (
     partition_of,
     read_partition,
@@ -60,7 +62,7 @@ def summarize_partitions_locally(
     """The single-process run: every partition in turn, rows by student id."""
     rows = [
         row
-        for path in paths
+        for path in check_paths(paths)
         for row in summarize_partition(path, as_of=as_of, run_id=run_id, policy=policy)
     ]
     rows.sort(key=lambda row: str(row["student_id"]))
@@ -80,9 +82,11 @@ def summarize_with_dask(
     One task per partition; each worker opens its own file. ``client`` is a
     ``distributed.Client`` (a ``LocalCluster``'s, say).
     """
+    names = [str(p) for p in check_paths(paths)]
+    _check_client(client)
     futures = client.map(
         summarize_partition,
-        [str(p) for p in paths],
+        names,
         as_of=as_of,
         run_id=run_id,
         policy=policy,
@@ -107,11 +111,22 @@ def summarize_columns_with_dask(
     only the per-student figures. Equal to
     :func:`summarize_column_partitions_locally` over the same paths.
     """
+    names = [str(p) for p in check_paths(paths)]
+    _check_client(client)
     futures = client.map(
         summarize_column_partition,
-        [str(p) for p in paths],
+        names,
         as_of=as_of,
         policy=policy,
         pure=False,
     )
     return PartitionFigures.combine(client.gather(futures))
+
+
+def _check_client(client: Any) -> None:
+    """A ``distributed.Client``, or anything with its ``map`` and ``gather``."""
+    if not (
+        callable(getattr(client, "map", None))
+        and callable(getattr(client, "gather", None))
+    ):
+        raise InvalidInputError("client", client, "a distributed.Client")

@@ -74,8 +74,7 @@ MIN_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 """Latest time the strategies generate by default."""
 
-# Up to ten years: far beyond any assignment, and small enough that the JSON
-# form (float seconds) keeps every microsecond.
+# Up to ten years: far beyond any assignment.
 _MAX_DURATION = timedelta(days=3650)
 # Largest integer a JSON float metric holds exactly.
 _MAX_EXACT_INT = 2**53
