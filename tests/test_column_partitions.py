@@ -453,6 +453,36 @@ def test_a_partition_without_both_row_keys_is_the_full_layout(
     assert read_column_partition(path).step_group is None
 
 
+def test_a_keyed_partition_with_both_row_keys_removed_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The meta says whether the rows have keys, so a keyed file whose two
+    keys were both removed cannot pass for the full layout."""
+    (path,) = write_column_partitions(synthetic_columns(3), tmp_path, partitions=1)
+    fields = _fields(path)
+    del fields["step_group"], fields["step_index"]
+    np.savez(path, **fields)
+    with pytest.raises(InvalidInputError) as error:
+        read_column_partition(path)
+    assert error.value.field == str(path)
+    assert error.value.value == ["step_group", "step_index"]
+
+
+def test_a_full_layout_partition_with_row_keys_added_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A file whose meta says the rows are the full layout refuses row keys."""
+    (path,) = write_column_partitions(dense_columns(("a", "b")), tmp_path, partitions=1)
+    fields = _fields(path)
+    rows = len(fields["state"])
+    fields["step_group"] = np.zeros(rows, dtype=np.int64)
+    fields["step_index"] = np.arange(rows, dtype=np.int64)
+    np.savez(path, **fields)
+    with pytest.raises(InvalidInputError) as error:
+        read_column_partition(path)
+    assert error.value.value == ["step_group", "step_index"]
+
+
 def _recompressed(path: Path) -> bytearray:
     """The archive's bytes, every entry deflated."""
     np.savez_compressed(path, **_fields(path))

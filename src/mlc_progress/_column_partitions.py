@@ -183,6 +183,9 @@ def _cut(columns: StepColumns, keep_students: Array) -> tuple[dict[str, Array], 
         "structures": unstructure(list(columns.structures)),
         "sequences": unstructure(list(columns.sequences)),
         "kept_concept": [columns.kept_concept[i] for i in kept],
+        # Whether the rows have keys: a file whose keys were both removed
+        # could otherwise pass for the full layout.
+        "keyed": columns.step_group is not None,
     }
     return arrays, meta
 
@@ -227,11 +230,16 @@ def read_column_partition(path: str | Path) -> StepColumns:
     missing = sorted(set(_META) - set(meta))
     if missing:
         raise InvalidInputError(f"{path}: meta", missing, "every entry of the meta")
-    missing = sorted(
-        (_REQUIRED | (_PAIR if _PAIR & set(entries) else frozenset())) - set(entries)
-    )
+    keyed = meta.get("keyed", bool(_PAIR & set(entries)))  # absent before Q144
+    if not isinstance(keyed, bool):
+        raise InvalidInputError(f"{path}: meta.keyed", keyed, "a flag is a boolean")
+    missing = sorted((_REQUIRED | (_PAIR if keyed else frozenset())) - set(entries))
     if missing:
         raise InvalidInputError(str(path), missing, _EVERY_COLUMN)
+    if not keyed and _PAIR & set(entries):
+        raise InvalidInputError(
+            str(path), sorted(_PAIR & set(entries)), "no row keys: the full layout"
+        )
     try:
         structures = structure(meta["structures"], tuple[AssignmentStructure, ...])
         sequences = structure(meta["sequences"], tuple[SequenceStructure, ...])
