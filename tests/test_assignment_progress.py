@@ -417,3 +417,93 @@ def test_records_of_steps_outside_the_structure_are_ignored_unchecked() -> None:
     with pytest.raises(InvalidInputError) as error:
         assignment_progress(STRUCTURE, given, student_id="u", as_of=day(8))
     assert error.value.field == "student_id"
+
+
+# -- dates datetime cannot hold -------------------------------------------------
+
+# The quiz (the next step) due a year after the assignment: an extension
+# moves it 380 days past the new due date (D8).
+LATE_QUIZ = attrs.evolve(
+    STRUCTURE,
+    steps=tuple(
+        attrs.evolve(d, due_at=day(400)) if d.step_id == "quiz" else d
+        for d in STRUCTURE.steps
+    ),
+)
+LAST = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("structure", "override"),
+    [
+        (LATE_QUIZ, datetime(9999, 12, 1, tzinfo=UTC)),
+        (LATE_QUIZ, LAST - timedelta(days=380) + timedelta(microseconds=1)),
+        (STRUCTURE, datetime(1, 1, 1, tzinfo=UTC)),
+    ],
+    ids=["past-9999", "one-microsecond-past-9999", "before-year-1"],
+)
+def test_a_moved_step_due_date_datetime_cannot_hold_is_refused(
+    structure: AssignmentStructure, override: datetime
+) -> None:
+    """D8: an extension moving the next step's own due date past 9999 or
+    before year 1 is an InvalidInputError naming due_at_override, with the
+    column kernel's rule text."""
+    with pytest.raises(InvalidInputError) as error:
+        assignment_progress(
+            structure, STEPS, student_id="u", as_of=day(8), due_at_override=override
+        )
+    assert error.value.field == "due_at_override"
+    assert error.value.value == override
+    assert error.value.rule == "D8: the step's moved due date lies before year 10000"
+
+
+def test_a_moved_step_due_date_up_to_9999_is_computed() -> None:
+    """D8: the largest extension whose moved step date still fits is kept."""
+    progress = assignment_progress(
+        LATE_QUIZ,
+        STEPS,
+        student_id="u",
+        as_of=day(8),
+        due_at_override=LAST - timedelta(days=380),
+    )
+    assert progress.next_step_id == "quiz"
+    assert progress.next_step_due_at == LAST
+
+
+FAR = attrs.evolve(STRUCTURE, due_at=None, estimated_duration=timedelta(days=3_000_000))
+
+
+@pytest.mark.parametrize(
+    "override", [None, day(50)], ids=["no-extension", "extension-with-next-step"]
+)
+def test_an_estimated_window_ending_past_9999_is_refused_where_needed(
+    override: datetime | None,
+) -> None:
+    """D15: created_at + estimated_duration past 9999 has no date; pacing
+    without an extension, or an extension moving the next step (D8), needs
+    it: an InvalidInputError naming estimated_duration."""
+    with pytest.raises(InvalidInputError) as error:
+        assignment_progress(
+            FAR, STEPS, student_id="u", as_of=day(8), due_at_override=override
+        )
+    assert error.value.field == "estimated_duration"
+    assert error.value.value == timedelta(days=3_000_000)
+    assert error.value.rule == "D15: the pacing window ends before year 10000"
+
+
+def test_an_estimated_window_past_9999_not_needed_is_not_refused() -> None:
+    """D15: with an extension and no next step (every required step
+    complete) the window's own end is never read: the progress is computed."""
+    quiz = step_record(
+        "quiz",
+        state=StepState.COMPLETE,
+        attempts=[(day(7), 70.0), (day(9), 85.0)],
+        completed_at=day(9),
+    )
+    done = [quiz if s.step_id == "quiz" else s for s in STEPS]
+    progress = assignment_progress(
+        FAR, done, student_id="u", as_of=day(10), due_at_override=day(50)
+    )
+    assert progress.next_step_id is None
+    assert progress.completion_percentage == 100.0
+    assert progress.due_at_override == day(50)

@@ -18,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlc_progress import (
+    AssignmentProgress,
     AssignmentStructure,
     CompletionSource,
     InvalidInputError,
@@ -37,8 +38,9 @@ from mlc_progress.batch import (
     RiskState,
     SequenceRecords,
     StudentHistory,
+    summarize_student,
 )
-from mlc_progress.columnar import NAT, StepColumns, code_of, to_us
+from mlc_progress.columnar import NAT, StepColumns, code_of, summarize_columns, to_us
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 ORG = "org-v"
@@ -540,8 +542,10 @@ def test_totals_that_would_not_fit_in_64_bits_are_refused() -> None:
 
 
 def test_a_pacing_window_past_year_9999_is_refused() -> None:
-    """D15: a window ending after datetime's range cannot be paced (the
-    record path raises OverflowError); the table says which group."""
+    """D15: a window ending after datetime's range cannot be paced; the
+    table takes the structure, and summarize_columns refuses an assigned
+    group that needs that end (no extension, or an extension moving the
+    next step's due date, D8), naming the group."""
     far = AssignmentStructure(
         assignment_id="a1",
         created_at=datetime(9999, 6, 1, tzinfo=UTC),
@@ -550,15 +554,23 @@ def test_a_pacing_window_past_year_9999_is_refused() -> None:
     )
     with pytest.raises(OverflowError):
         far.window_end()
-    with pytest.raises(InvalidInputError) as err:
-        StepColumns.from_histories(
-            [
-                StudentHistory(
-                    student_id="ada",
-                    organization_id=ORG,
-                    assignments=(AssignmentRecords(structure=far),),
-                )
-            ]
+    as_of = datetime(9999, 6, 3, tzinfo=UTC)
+    extended = AssignmentProgress(
+        assignment_id="a1",
+        student_id="ada",
+        due_at_override=datetime(9999, 7, 1, tzinfo=UTC),
+    )
+    for stored in (None, extended):
+        one = StudentHistory(
+            student_id="ada",
+            organization_id=ORG,
+            assignments=(AssignmentRecords(structure=far, progress=stored),),
         )
-    assert err.value.field == "group_assignment[0]"
-    assert err.value.rule.startswith("D15")
+        columns = StepColumns.from_histories([one])
+        with pytest.raises(InvalidInputError) as err:
+            summarize_columns(columns, as_of=as_of)
+        assert err.value.field == "group_assignment[0]"
+        assert err.value.rule.startswith("D15")
+        with pytest.raises(InvalidInputError) as record_error:
+            summarize_student(one, as_of=as_of, run_id="r")
+        assert record_error.value.rule == err.value.rule

@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 import weakref
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
 from random import Random
 
 import attrs
@@ -50,8 +52,11 @@ from mlc_progress._rollups import (
     summarize_student,
     weekly_rollup_snapshot,
 )
+from mlc_progress._rounding import half_away, round_half_away
 from mlc_progress._tracking import ProgressState, apply_command
+from mlc_progress.columnar import StepColumns, summarize_columns
 
+from .test_columnar_support import differences
 from .test_rollups_support import (
     ORG,
     STUDENT,
@@ -926,3 +931,132 @@ def test_extra_activity_days_extend_the_streak() -> None:
     h = history(played, activity_days=(date(2026, 9, 9), date(2026, 9, 8)))
     # Activity from the records: Sep 2, Sep 10, Sep 11 (days 1, 9, 10).
     assert student_summary(h, as_of=at(10, hours=1)).streak_days == 4
+
+
+# -- the record path at the edges of the calendar and of floats ------------------
+
+
+def both_paths(h: StudentHistory, as_of: datetime) -> StudentResult:
+    """``summarize_student``'s result, checked equal, figure for figure and
+    floats bit for bit, to the column kernel's for the same history."""
+    expected = summarize_student(h, as_of=as_of, run_id="r")
+    columns = StepColumns.from_histories([h], organization_id=ORG)
+    got = summarize_columns(columns, as_of=as_of).records(h.student_id)
+    assert differences(got, expected) == []
+    return expected
+
+
+YEAR_ONE = tuple(date(1, 1, d) for d in range(1, 10))
+
+
+@pytest.mark.parametrize(
+    ("days", "as_of", "expected"),
+    [
+        (YEAR_ONE, datetime(1, 1, 9, 12, tzinfo=UTC), 9),
+        (YEAR_ONE, datetime(1, 1, 10, 12, tzinfo=UTC), 9),
+        ((date(1, 1, 1),), datetime(1, 1, 1, tzinfo=UTC), 1),
+        ((date(1, 1, 1),), datetime(1, 1, 2, tzinfo=UTC), 1),
+        ((), datetime(1, 1, 1, tzinfo=UTC), 0),
+        ((date(1, 1, 2),), datetime(1, 1, 1, tzinfo=UTC), 0),
+    ],
+    ids=[
+        "to-day-one-from-today",
+        "to-day-one-from-yesterday",
+        "day-one-is-today",
+        "day-one-is-yesterday",
+        "day-one-without-activity",
+        "day-one-with-only-a-later-day",
+    ],
+)
+def test_a_streak_reaching_year_one_ends_there(
+    days: tuple[date, ...], as_of: datetime, expected: int
+) -> None:
+    """D20: 0001-01-01 is the calendar's first day; a streak reaching it,
+    or a today without a yesterday, counts what there is."""
+    assert streak_days(days, as_of=as_of) == expected
+
+
+def test_a_streak_back_to_year_one_is_the_kernels() -> None:
+    """D20: summarize_student counts a streak running back to 0001-01-01 as
+    the column kernel does."""
+    h = StudentHistory(student_id=STUDENT, organization_id=ORG, activity_days=YEAR_ONE)
+    result = both_paths(h, datetime(1, 1, 9, 12, tzinfo=UTC))
+    assert result.summary.streak_days == 9
+
+
+def test_a_moved_due_date_past_9999_is_refused_by_both_paths() -> None:
+    """D8: an extension moving an assigned group's next step due date past
+    9999 is refused by summarize_student and the kernel with the same rule,
+    naming due_at_override."""
+    unit = assignment("a1", step("s1", due_at=at(400)), step("s2"), due_in_days=30)
+    stored = AssignmentProgress(
+        assignment_id="a1",
+        student_id=STUDENT,
+        due_at_override=datetime(9999, 12, 1, tzinfo=UTC),
+    )
+    h = StudentHistory(
+        student_id=STUDENT,
+        organization_id=ORG,
+        assignments=(AssignmentRecords(structure=unit, progress=stored),),
+    )
+    with pytest.raises(InvalidInputError) as record:
+        summarize_student(h, as_of=at(4), run_id="r")
+    columns = StepColumns.from_histories([h], organization_id=ORG)
+    with pytest.raises(InvalidInputError) as kernel:
+        summarize_columns(columns, as_of=at(4))
+    assert record.value.field == "due_at_override"
+    assert kernel.value.field == "due_at_override[0]"
+    assert record.value.rule == kernel.value.rule
+    assert record.value.value == kernel.value.value == stored.due_at_override
+
+
+def varied(cv: float) -> StudentHistory:
+    """Ada with one step tried three times whose consistency score is ``cv``
+    (D17: inconsistent from 0.5 over at least 3 attempts)."""
+    unit = assignment("a1", step("s1"))
+    played = play(unit, [("s1", 10.0, at(1)), ("s1", 60.0, at(2)), ("s1", 20.0, at(3))])
+    played.steps["s1"] = attrs.evolve(played.steps["s1"], consistency_score=cv)
+    return history(played)
+
+
+@pytest.mark.parametrize("cv", [0.625, 0.635, 3.3e15, 1.152921504606847e16, 4e16])
+def test_the_consistency_factor_n_is_the_kernels(cv: float) -> None:
+    """D17: N = round(100 * cv), half away from zero; from 2**52 the float
+    is whole and N is its exact value (not its shortest text), as the
+    column kernel computes."""
+    result = both_paths(varied(cv), at(4))
+    n = round_half_away(100 * cv)
+    assert f"inconsistent_scores_cv_{n}" in result.risk.assessment.codes
+    if 100 * cv >= 2**52:
+        assert n == int(100 * cv)
+
+
+def test_a_huge_consistency_score_gives_its_exact_factor() -> None:
+    """D17: a consistency score of 1e300 is valid; its N is the exact
+    integer value of the float 100 * 1e300, no decimal error."""
+    result = summarize_student(varied(1e300), as_of=at(4), run_id="r")
+    assert f"inconsistent_scores_cv_{int(1e302)}" in result.risk.assessment.codes
+
+
+@given(
+    st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from([2.0**52 - 0.5, 2.5, -2.5, 1e300, 2.0**60 + 256.0])
+)
+def test_rounding_half_away_is_the_floats_exact_rounding(value: float) -> None:
+    """Q24, D17: round_half_away of any finite float is its exact value
+    rounded to the nearest integer, halves away from zero (from 2**52 the
+    float is whole and comes back as it is); no float raises."""
+    exact = Fraction(value)
+    expected = math.floor(abs(exact) + Fraction(1, 2))
+    assert round_half_away(value) == (expected if exact >= 0 else -expected)
+
+
+@pytest.mark.parametrize("value", [1e300, -1.7976931348623157e308, 5e-324, 1e28])
+@pytest.mark.parametrize("digits", [0, 1, 3])
+def test_half_away_rounds_any_float_text(value: float, digits: int) -> None:
+    """Q24: the decimal text is rounded to ``digits`` decimals however many
+    digits that takes (no decimal.InvalidOperation)."""
+    got = half_away(value, digits)
+    assert got.as_tuple().exponent == -digits
+    exact = Decimal(repr(value))
+    assert abs(got - exact) <= Decimal(1).scaleb(-digits) / 2

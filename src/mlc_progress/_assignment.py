@@ -189,10 +189,12 @@ def checked_assignment_progress(
         done_at = [t for t in required_completed_at if t is not None]
         completed_at = max(done_at) if done_at else first_touch
     velocity = steps_per_week(required_completed_at, as_of=as_of, policy=policy)
+    try:
+        window_end = structure.window_end(due_at_override)
+    except OverflowError:
+        raise _window_past_9999(structure) from None
     expected = expected_percentage(
-        created_at=structure.created_at,
-        window_end=structure.window_end(due_at_override),
-        as_of=as_of,
+        created_at=structure.created_at, window_end=window_end, as_of=as_of
     )
     pacing = (
         PacingStatus.ON_TRACK
@@ -245,14 +247,35 @@ def _step_due(
     """A step's due date for this student.
 
     A teacher's extension (D8) moves the step's own due date by as much as it
-    moved the assignment's, so intermediate deadlines keep their spacing.
+    moved the assignment's, so intermediate deadlines keep their spacing. A
+    date that ``datetime`` cannot hold (past 9999 or before year 1) is an
+    :class:`InvalidInputError`, as the column kernel's.
     """
     if due_at_override is None:
         return step.due_at or structure.due_at
-    original_end = structure.window_end()
+    try:
+        original_end = structure.window_end()
+    except OverflowError:
+        raise _window_past_9999(structure) from None
     if step.due_at is None or original_end is None:
         return due_at_override
-    return step.due_at + (due_at_override - original_end)
+    try:
+        return step.due_at + (due_at_override - original_end)
+    except OverflowError:
+        raise InvalidInputError(
+            "due_at_override",
+            due_at_override,
+            "D8: the step's moved due date lies before year 10000",
+        ) from None
+
+
+def _window_past_9999(structure: AssignmentStructure) -> InvalidInputError:
+    """D15: ``created_at + estimated_duration`` past 9999 has no date."""
+    return InvalidInputError(
+        "estimated_duration",
+        structure.estimated_duration,
+        "D15: the pacing window ends before year 10000",
+    )
 
 
 class Layout:

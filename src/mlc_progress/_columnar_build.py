@@ -23,10 +23,33 @@ def rule_bits(rules: Iterable[RiskRule]) -> int:
     >>> rule_bits([RiskRule.PACING, RiskRule.STRUGGLE])
     9
     """
+    if not isinstance(rules, Iterable) or isinstance(rules, str):
+        raise InvalidInputError("rules", rules, "a collection of RiskRule members")
     bits = 0
     for rule in rules:
+        if not isinstance(rule, RiskRule):
+            raise InvalidInputError("rules", rule, "a RiskRule")
         bits |= _RULE_BIT[rule]
     return bits
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+_RULE_INT64 = "columnar: an integer fits in 64 bits, signed (Q132)"
+_RULE_EXACT = "columnar: an integer ratio converts to float64 exactly (Q132)"
+_RULE_EXACT_CV = (
+    "columnar: an integer ratio converts to float64 exactly, and so does 100"
+    " times it (D17's N; Q132)"
+)
+
+
+def _exact_ratio(value: int, scale: int) -> bool:
+    """Whether ``float`` keeps the integer ``value`` and ``scale * value``
+    exactly: the kernel computes with float64 what the record path computes
+    with Python's integers."""
+    try:
+        return float(value) == value and float(scale * value) == scale * value
+    except OverflowError:
+        return False
 
 
 class _Index:
@@ -58,6 +81,15 @@ def columns_from_histories(
 ) -> dict[str, Any]:
     """The keyword arguments of ``StepColumns`` for ``histories`` (see
     :meth:`StepColumns.from_histories`)."""
+    given: object = histories
+    if not isinstance(given, Iterable) or isinstance(given, str):
+        raise InvalidInputError(
+            "histories", given, "a collection of StudentHistory records"
+        )
+    if previous_risk is not None and not isinstance(previous_risk, Mapping):
+        raise InvalidInputError(
+            "previous_risk", previous_risk, "a mapping of student id to RiskState"
+        )
     items = tuple(histories)
     for h in items:
         if not isinstance(h, StudentHistory):
@@ -145,7 +177,7 @@ def columns_from_histories(
             for step in records.steps:
                 out["step_group"].append(g)
                 out["step_index"].append(where[step.step_id])
-                _append_step(out, step)
+                _append_step(out, step, len(out["state"]))
         for attempt in h.attempts:
             out["attempt_student"].append(s)
             out["attempt_assignment"].append(by_assignment[attempt.assignment_id])
@@ -201,14 +233,23 @@ def columns_from_histories(
         try:
             arguments[name] = np.array(values, dtype=dtypes.get(name, np.int64))
         except OverflowError:
+            low, high = _INT64
+            row = next((i for i, x in enumerate(values) if not low <= x <= high), 0)
             raise InvalidInputError(
-                name, max(values), "columnar: an integer fits in 64 bits"
+                f"{name}[{row}]", values[row], _RULE_INT64
             ) from None
     return arguments
 
 
-def _append_step(out: dict[str, list[Any]], step: Any) -> None:
+def _append_step(out: dict[str, list[Any]], step: Any, row: int) -> None:
     meta = step.reconciliation_metadata
+    # A ratio may be an int (D5); float64 must hold it as the record path
+    # computes with it (D17's N is round(100 * cv)).
+    cv, m2 = step.consistency_score, step.score_m2
+    if isinstance(cv, int) and not _exact_ratio(cv, 100):
+        raise InvalidInputError(f"consistency_score[{row}]", cv, _RULE_EXACT_CV)
+    if isinstance(m2, int) and not _exact_ratio(m2, 1):
+        raise InvalidInputError(f"score_m2[{row}]", m2, _RULE_EXACT)
     out["state"].append(code_of(step.state))
     out["started_at"].append(to_us(step.started_at))
     out["completed_at"].append(to_us(step.completed_at))

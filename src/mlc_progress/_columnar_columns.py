@@ -39,6 +39,10 @@ _MIN_DAY = day_number(date.min)
 _MAX_DAY = day_number(date.max)
 # Sums of a column must fit in int64 (Python's ints do not overflow).
 _SUM_LIMIT = 2**62
+_INT64_MAX = int(np.iinfo(np.int64).max)
+_RULE_INT64 = "columnar: an integer fits in 64 bits, signed (Q132)"
+# Every integer up to this is a float64.
+_FLOAT_EXACT = 2**53
 # Rows checked at a time: a chunk's columns stay in a core's cache.
 _CHUNK_ROWS = 1 << 16
 
@@ -78,7 +82,14 @@ def _readonly(array: Array) -> Array:
 
 
 def _column(name: str, value: Any, n: int | None) -> Array:
-    array = np.asarray(value)
+    """``value`` as a one-dimensional array. Anything but an ndarray is
+    copied (a buffer, a list): only an ndarray is handed over (Q134)."""
+    try:
+        array = np.asarray(value) if isinstance(value, np.ndarray) else np.array(value)
+    except (ValueError, TypeError, OverflowError):
+        raise InvalidInputError(
+            name, type(value).__name__, "a column is a one-dimensional array"
+        ) from None
     if array.ndim != 1:
         raise InvalidInputError(name, array.shape, "a column is one-dimensional")
     if n is not None and len(array) != n:
@@ -86,18 +97,81 @@ def _column(name: str, value: Any, n: int | None) -> Array:
     return array
 
 
-def _ints(name: str, value: Any, n: int | None, rule: str = v.RULE_COUNT) -> Array:
+def _check_int64(name: str, array: Array, rule: str = _RULE_INT64) -> None:
+    """uint64 values past the int64 maximum are refused: a limit of the
+    table (Q132), which holds integers as int64."""
+    if array.dtype.kind == "u" and array.dtype.itemsize == 8 and len(array):
+        big = array > _INT64_MAX
+        if big.any():
+            row = int(big.argmax())
+            raise InvalidInputError(f"{name}[{row}]", int(array[row]), rule)
+
+
+def _ints(
+    name: str,
+    value: Any,
+    n: int | None,
+    rule: str = v.RULE_COUNT,
+    *,
+    code: bool = False,
+) -> Array:
+    """An integer column as int64; a ``code`` column (an enumeration or a
+    set of bits) keeps a signed dtype of the caller's width or wider."""
     array = _column(name, value, n)
     if array.dtype.kind not in "iu":
         raise InvalidInputError(name, array.dtype, rule)
-    return _readonly(array)
+    _check_int64(name, array)
+    if code and array.dtype.kind == "i":
+        return _readonly(array)
+    if code and array.dtype.itemsize < 8:
+        return _readonly(array.astype(np.promote_types(array.dtype, np.int8)))
+    return _readonly(array.astype(np.int64, copy=False))
 
 
-def _floats(name: str, value: Any, n: int, rule: str) -> Array:
+def _inexact_ints(ints: Array, scale: int) -> Array:
+    """Where an int64 ``x`` or ``scale * x`` has no exact float64: a
+    positive integer is exact when its odd part is below 2**53."""
+    big = ints > _FLOAT_EXACT // scale
+    if not big.any():
+        return big
+    m = np.where(big, ints, 1)
+    odd = m // (m & -m)
+    odd_scale = scale // (scale & -scale)
+    inexact: Array = big & (odd > (_FLOAT_EXACT - 1) // odd_scale)
+    return inexact
+
+
+def _floats(name: str, value: Any, n: int, rule: str, *, scale: int = 1) -> Array:
+    """A float64 column. Other dtypes are converted when exact: a wider
+    float, an integer (and ``scale`` times it, the record path's integer
+    arithmetic) that float64 would round is refused (Q132)."""
     array = _column(name, value, n)
-    if array.dtype.kind not in "iuf":
+    kind = array.dtype.kind
+    if kind not in "iuf":
         raise InvalidInputError(name, array.dtype, rule)
-    return _readonly(array.astype(np.float64, copy=False))
+    if kind == "f" and array.dtype.itemsize <= 8:
+        return _readonly(array.astype(np.float64, copy=False))
+    if kind == "f":
+        with np.errstate(over="ignore"):
+            converted = array.astype(np.float64)
+        inexact = ~((converted == array) | np.isnan(array))
+        limit = "columnar: a float converts to float64 exactly (Q132)"
+    else:
+        _check_int64(name, array)
+        ints = array.astype(np.int64, copy=False)
+        converted = ints.astype(np.float64)
+        inexact = (
+            _inexact_ints(ints, scale)
+            if array.dtype.itemsize == 8
+            else np.zeros(len(ints), dtype=bool)
+        )
+        limit = "columnar: an integer converts to float64 exactly" + (
+            f", and so does {scale} times it (Q132)" if scale != 1 else " (Q132)"
+        )
+    if inexact.any():
+        row = int(inexact.argmax())
+        raise InvalidInputError(f"{name}[{row}]", array[row].item(), limit)
+    return _readonly(converted)
 
 
 def _bools(name: str, value: Any, n: int) -> Array:
@@ -124,7 +198,15 @@ def _times(name: str, value: Any, n: int) -> Array:
             array.dtype,
             "D2: times are int64 microseconds since 1970-01-01 UTC, or datetime64",
         )
+    _check_int64(name, array, v.RULE_TIME)
     return _readonly(array.astype(np.int64, copy=False))
+
+
+def _items(name: str, value: Any, what: str) -> tuple[Any, ...]:
+    """A sequence argument as a tuple; a string is not one."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise InvalidInputError(name, value, f"a sequence of {what}")
+    return tuple(value)
 
 
 def _default(value: Any, n: int, fill: Any, dtype: Any) -> Any:
@@ -270,11 +352,15 @@ class StepColumns:
     Times are int64 microseconds since 1970-01-01 UTC (or ``datetime64``),
     :data:`~mlc_progress.columnar.NAT` for none; enumerations are codes, the
     member's position in its enum; ``NaN`` is none for ``consistency_score``,
-    ``first_score`` and ``reconciled_score``. Columns are checked, then
-    copied (``copy=True``) into read-only arrays; ``copy=False`` hands the
-    arrays over without a copy (about 30 ms and half the memory saved for a
-    million rows): they are made read-only in place, and other arrays over
-    the same memory must be left alone.
+    ``first_score`` and ``reconciled_score``. Integer columns of any dtype
+    are held as int64 (codes in a signed dtype); what int64 or float64
+    cannot hold exactly (uint64 past 2**63 - 1, an integer or long double
+    float64 would round) is refused, a limit of the table (Q132). Columns
+    are checked, then copied (``copy=True``) into read-only arrays;
+    ``copy=False`` hands ndarrays over without a copy (about 30 ms and half
+    the memory saved for a million rows): they are made read-only in place,
+    and other arrays over the same memory must be left alone. Anything else
+    (a list, a buffer) is always copied.
 
     >>> import numpy as np
     >>> from datetime import datetime, UTC
@@ -365,7 +451,7 @@ class StepColumns:
         )
         v.check_id_value("organization_id", organization_id)
         self.organization_id = organization_id
-        self.student_ids = tuple(student_ids)
+        self.student_ids = _items("student_ids", student_ids, "ids")
         for sid in self.student_ids:
             v.check_id_value("student_ids", sid)
         seen: set[str] = set()
@@ -373,11 +459,13 @@ class StepColumns:
             if sid in seen:
                 raise InvalidInputError("student_ids", sid, "one entry per student")
             seen.add(sid)
-        self.structures = tuple(structures)
+        self.structures = _items(
+            "structures", structures, "AssignmentStructure records"
+        )
         for s in self.structures:
             if not isinstance(s, AssignmentStructure):
                 raise InvalidInputError("structures", s, "an AssignmentStructure")
-        self.sequences = tuple(sequences)
+        self.sequences = _items("sequences", sequences, "SequenceStructure records")
         for q in self.sequences:
             if not isinstance(q, SequenceStructure):
                 raise InvalidInputError("sequences", q, "a SequenceStructure")
@@ -395,7 +483,7 @@ class StepColumns:
             n_groups,
         )
 
-        self.state = _ints("state", state, None, f"one of {_STATE_NAMES}")
+        self.state = _ints("state", state, None, f"one of {_STATE_NAMES}", code=True)
         n = len(self.state)
         self.step_group = (
             None if step_group is None else _ints("step_group", step_group, n)
@@ -437,18 +525,21 @@ class StepColumns:
             _default(mastery_level, n, 0, np.int8),
             n,
             f"one of {_MASTERY_NAMES}",
+            code=True,
         )
         self.consistency_score = _floats(
             "consistency_score",
             _default(consistency_score, n, np.nan, np.float64),
             n,
             v.RULE_RATIO,
+            scale=100,
         )
         self.completion_source = _ints(
             "completion_source",
             _default(completion_source, n, 0, np.int8),
             n,
             f"one of {_SOURCE_NAMES}",
+            code=True,
         )
         self.reconciled_score = _floats(
             "reconciled_score",
@@ -507,6 +598,7 @@ class StepColumns:
             "previous_risk_rules",
             _default(previous_risk_rules, n_students, 0, np.int8),
             n_students,
+            code=True,
         )
         self.previous_risk_dismissed = _bools(
             "previous_risk_dismissed",
@@ -528,7 +620,7 @@ class StepColumns:
         self.kept_member = _ints(
             "kept_member", _default(kept_member, 0, 0, np.int64), None
         )
-        self.kept_concept = tuple(kept_concept)
+        self.kept_concept = _items("kept_concept", kept_concept, "concept ids")
         if len(self.kept_concept) != len(self.kept_member):
             raise InvalidInputError(
                 "kept_concept",
@@ -936,7 +1028,7 @@ class StepColumns:
         )
         f.raise_first()
         key = (
-            gs.astype(np.int64) * max(len(self.catalog.assignment_ids), 1)
+            gs.astype(np.int64, copy=False) * max(len(self.catalog.assignment_ids), 1)
             + (self.catalog.id_code[ga])
         )
         dup = _duplicates(key)
@@ -947,14 +1039,6 @@ class StepColumns:
             "group_assignment",
             lambda row: ids[int(code[int(ga[row])])],
             "one entry per assignment",
-        )
-        f.raise_first()
-        overflow = self.catalog.window_overflow[ga]
-        f.check(
-            overflow,
-            "group_assignment",
-            lambda row: self.structures[int(ga[row])].estimated_duration,
-            "D15: the pacing window ends before year 10000",
         )
         f.raise_first()
 
@@ -1002,7 +1086,7 @@ class StepColumns:
                 lambda row: f"a step of {structures[int(a[row])].assignment_id!r}",
             )
             f.raise_first()
-        flat = g.astype(np.int64) * kmax + k
+        flat = g.astype(np.int64, copy=False) * kmax + k
         increasing = n < 2 or bool((flat[1:] > flat[:-1]).all())
         self.dense = increasing and n == self.groups * kmax
         if not increasing:
@@ -1047,10 +1131,9 @@ class StepColumns:
         )
         f.raise_first()
         if len(s):
-            groups = self.group_student.astype(np.int64) * len(self.structures) + (
-                self.group_assignment
-            )
-            wanted = s.astype(np.int64) * len(self.structures) + a
+            width = len(self.structures)
+            groups = self.group_student * width + self.group_assignment
+            wanted = s * width + a
             f.check(
                 ~np.isin(wanted, groups),
                 "attempt_assignment",
@@ -1127,7 +1210,7 @@ class StepColumns:
         )
         self.sequence_code = code
         if len(s):
-            key = s.astype(np.int64) * max(len(ids), 1) + code[q]
+            key = s.astype(np.int64, copy=False) * max(len(ids), 1) + code[q]
             f.check(
                 _duplicates(key),
                 "member_sequence",
@@ -1150,7 +1233,7 @@ class StepColumns:
 
     def _layout_student(self) -> None:
         """Where each student's groups are: start, count and rank."""
-        gs = self.group_student.astype(np.int64)
+        gs = self.group_student.astype(np.int64, copy=False)
         counts = np.bincount(gs, minlength=self.students)
         starts = np.zeros(self.students, dtype=np.int64)
         if self.students:

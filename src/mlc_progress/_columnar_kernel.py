@@ -155,8 +155,8 @@ class ColumnSummaries:
             f" students={self.columns.students}, groups={self.columns.groups})"
         )
 
-    def student_index(self, student: int | str) -> int:
-        """The position of a student, by position or id."""
+    def student_index(self, student: int | np.integer[Any] | str) -> int:
+        """The position of a student, by position (an int from 0) or id."""
         if isinstance(student, str):
             try:
                 return self.columns.student_ids.index(student)
@@ -164,12 +164,11 @@ class ColumnSummaries:
                 raise InvalidInputError(
                     "student_id", student, "a student of the table"
                 ) from None
-        if not 0 <= student < self.columns.students:
-            raise InvalidInputError("student", student, "a student of the table")
-        return student
+        return _position("student", student, self.columns.students, "student")
 
-    def assignment_progress(self, group: int) -> AssignmentProgress:
-        """The ``AssignmentProgress`` of one assigned group."""
+    def assignment_progress(self, group: int | np.integer[Any]) -> AssignmentProgress:
+        """The ``AssignmentProgress`` of one assigned group (an int from 0)."""
+        group = _position("group", group, self.columns.groups, "group")
         a = self.assignments
         if not bool(a.assigned[group]):
             raise InvalidInputError(
@@ -202,11 +201,11 @@ class ColumnSummaries:
             due_at_override=from_us(int(a.due_at_override[group])),
         )
 
-    def assessed_factors(self, student: int | str) -> tuple[str, ...]:
+    def assessed_factors(self, student: int | np.integer[Any] | str) -> tuple[str, ...]:
         """The D17 factor strings assessed for a student, in rule order."""
         return assessed_factor_codes(self.students, self.student_index(student))
 
-    def summary(self, student: int | str) -> StudentProgressSummary:
+    def summary(self, student: int | np.integer[Any] | str) -> StudentProgressSummary:
         """The ``StudentProgressSummary`` of one student."""
         i = self.student_index(student)
         return summary_of(
@@ -216,7 +215,7 @@ class ColumnSummaries:
             organization_id=self.columns.organization_id,
         )
 
-    def records(self, student: int | str) -> StudentRecords:
+    def records(self, student: int | np.integer[Any] | str) -> StudentRecords:
         """One student's figures as records."""
         i = self.student_index(student)
         c = self.columns
@@ -242,6 +241,19 @@ class ColumnSummaries:
         if student_id is not None:
             return (self.records(student_id),)
         return tuple(self.records(i) for i in range(self.columns.students))
+
+
+def _position(field: str, value: object, size: int, what: str) -> int:
+    """``value`` as a position in ``range(size)``: an int (numpy's too), not
+    a boolean; a negative one is refused, not counted from the end."""
+    if not isinstance(value, int | np.integer) or isinstance(value, bool | np.bool_):
+        raise InvalidInputError(field, value, f"a {what}'s position, an integer")
+    position = int(value)
+    if not 0 <= position < size:
+        raise InvalidInputError(
+            field, value, f"a {what} of the table: a position from 0 to {size - 1}"
+        )
+    return position
 
 
 def assessed_factor_codes(figures: StudentFigures, i: int) -> tuple[str, ...]:
@@ -523,7 +535,7 @@ def summarize_columns(
     for span in _spans(columns):
         _chunk(columns, grids, span, t, policy, weights, out)
     cat = columns.catalog
-    ga = columns.group_assignment.astype(np.intp)
+    ga = columns.group_assignment.astype(np.intp, copy=False)
     figures = AssignmentFigures(
         steps_total=cat.n_steps[ga],
         due_at_override=columns.due_at_override,
@@ -574,7 +586,7 @@ def _chunk(
     kmax = cat.kmax
     rows = slice(span.g0, span.g1)
     n_groups = span.g1 - span.g0
-    ga = columns.group_assignment[rows].astype(np.intp)
+    ga = columns.group_assignment[rows].astype(np.intp, copy=False)
     state = grids.state[rows]
     attempts = grids.attempts[rows]
     best = grids.best[rows]
@@ -703,10 +715,20 @@ def _chunk(
     shift = np.where(
         plain, override, own_due + (override - np.where(plain, 0, original_end))
     )
-    moved = has_next & (override != NAT)
+    # Where the record path needs a date past year 9999, refuse (Q132): the
+    # window's end (D15; without an override, or to move the next step's
+    # due date) and the moved due date (D8), of assigned groups only.
+    moved = has_next & (override != NAT) & assigned
+    far = assigned & cat.window_overflow[ga] & ((override == NAT) | has_next)
     outside = moved & ((shift < MIN_US) | (shift > MAX_US))
-    if outside.any():
-        g = span.g0 + int(outside.argmax())
+    if far.any() or outside.any():
+        g = span.g0 + int((far | outside).argmax())
+        if far[g - span.g0]:
+            raise InvalidInputError(
+                f"group_assignment[{g}]",
+                columns.structures[int(columns.group_assignment[g])].estimated_duration,
+                "D15: the pacing window ends before year 10000",
+            )
         raise InvalidInputError(
             f"due_at_override[{g}]",
             from_us(int(columns.due_at_override[g])),
@@ -818,7 +840,7 @@ def _mastered_concepts(
     when there are few concepts, else as (student, concept) pairs."""
     cat = columns.catalog
     rows = slice(span.g0, span.g1)
-    ga = columns.group_assignment[rows].astype(np.intp)
+    ga = columns.group_assignment[rows].astype(np.intp, copy=False)
     if out.concept_bits is not None:
         for w in range(out.concept_bits.shape[1]):
             cells = np.take(cat.concept_words[:, :, w], ga, axis=0) * mastered
@@ -957,7 +979,9 @@ def _step_rules(
         & ~complete
         & (attempts > policy.risk_stuck_attempts_over)
     )
-    most = span.cell_reduce(np.maximum, attempts.astype(np.int64) * stuck, 0)
+    most = span.cell_reduce(
+        np.maximum, attempts.astype(np.int64, copy=False) * stuck, 0
+    )
     fired = most > 0
     out.amounts[span.s0 + np.flatnonzero(fired), 3] = most[fired]
     cv = grids.cv[rows]
@@ -994,7 +1018,7 @@ def _students(
     from the group figures and what the chunks read from the cells."""
     cat = columns.catalog
     n_students = columns.students
-    ga = columns.group_assignment.astype(np.intp)
+    ga = columns.group_assignment.astype(np.intp, copy=False)
     per = _Span(columns, 0, n_students)
     assigned = f.assigned
 
@@ -1124,7 +1148,7 @@ def _streaks(
             cells = np.zeros(columns.students, dtype=np.uint64)
             for span in _spans(columns):
                 rows = slice(span.g0, span.g1)
-                ga = columns.group_assignment[rows].astype(np.intp)
+                ga = columns.group_assignment[rows].astype(np.intp, copy=False)
                 assigned = (columns.catalog.created[ga] <= t)[:, None]
                 started, last = grids.started[rows], grids.last[rows]
                 cells[span.s0 : span.s1] = _cell_days(
@@ -1196,8 +1220,8 @@ def _sequences(
     its stored progress (``sequence_progress`` is not ``None``)."""
     n_students = columns.students
     badges = np.zeros(n_students, dtype=np.int64)
-    ms = columns.member_student.astype(np.intp)
-    mq = columns.member_sequence.astype(np.intp)
+    ms = columns.member_student.astype(np.intp, copy=False)
+    mq = columns.member_sequence.astype(np.intp, copy=False)
     if not len(ms):
         return badges, np.zeros((0, 2), dtype=np.int64)
     cat = columns.catalog
@@ -1215,7 +1239,7 @@ def _sequences(
     wanted = flat[offsets[mq][member] + within]
     width = max(len(cat.assignment_ids), 1)
     group_key = (
-        columns.group_student.astype(np.int64) * width
+        columns.group_student.astype(np.int64, copy=False) * width
         + cat.id_code[columns.group_assignment]
     )
     began = np.zeros(len(member), dtype=bool)
@@ -1233,7 +1257,7 @@ def _sequences(
     computed = (lengths[mq] > 0) & (begun | columns.member_stored)
     complete = computed & (completed == lengths[mq])
     badges += _counts(ms[complete], n_students)
-    km = columns.kept_member.astype(np.intp)
+    km = columns.kept_member.astype(np.intp, copy=False)
     keep = lengths[mq[km]] > 0
     kept = np.stack([ms[km][keep], columns.kept_concept_id[keep]], axis=1)
     return badges, kept

@@ -3,7 +3,8 @@
 numpy is an optional dependency (the ``columnar`` extra): this module is the
 one place that imports it, so the error says which extra to install. Times
 are int64 microseconds since 1970-01-01 UTC with :data:`NAT` for "none";
-enumerations are int8 codes, the member's position in its enum.
+enumerations are integer codes, the member's position in its enum. The
+helpers refuse what they cannot convert with ``InvalidInputError`` (D2).
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from __future__ import annotations
 import enum
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
+
+from . import _validate as v
+from ._errors import InvalidInputError
 
 try:
     import numpy as np
@@ -48,27 +52,50 @@ MAX_US = 253_402_300_799_999_999
 E = TypeVar("E", bound=enum.Enum)
 
 
+_RULE_US = (
+    "D2: microseconds since 1970-01-01 UTC between 0001-01-01 and"
+    " 9999-12-31T23:59:59.999999, or NAT"
+)
+
+
+def _integer(field: str, value: Any) -> int:
+    """``value`` as an int: a Python or numpy integer, not a boolean."""
+    if value.__class__ is int:
+        return int(value)
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return int(value)
+    raise InvalidInputError(field, value, "an integer, not a boolean")
+
+
 def to_us(moment: datetime | None) -> int:
-    """Microseconds since 1970-01-01 UTC; :data:`NAT` for ``None``.
+    """Microseconds since 1970-01-01 UTC; :data:`NAT` for ``None``. A naive
+    datetime is refused (D2).
 
     >>> to_us(datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)), to_us(None) == NAT
     (1000000, True)
     """
     if moment is None:
         return NAT
+    if moment.__class__ is not datetime or moment.tzinfo is not UTC:
+        moment = v.to_utc(moment)
+        v.check_time_value("moment", moment)
     delta = moment - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def from_us(value: int) -> datetime | None:
-    """The UTC datetime of ``value`` microseconds; ``None`` for :data:`NAT`.
+def from_us(value: int | np.integer[Any]) -> datetime | None:
+    """The UTC datetime of ``value`` microseconds; ``None`` for :data:`NAT`;
+    a value outside ``datetime``'s range is refused (D2).
 
     >>> from_us(1_000_000).isoformat(), from_us(NAT)
     ('1970-01-01T00:00:01+00:00', None)
     """
+    value = _integer("value", value)
     if value == NAT:
         return None
-    return _EPOCH + timedelta(microseconds=int(value))
+    if not MIN_US <= value <= MAX_US:
+        raise InvalidInputError("value", value, _RULE_US)
+    return _EPOCH + timedelta(microseconds=value)
 
 
 def day_number(day: date) -> int:
@@ -96,14 +123,27 @@ def code_of(member: enum.Enum) -> int:
     >>> code_of(StepState.COMPLETE)
     3
     """
+    if not isinstance(member, enum.Enum):
+        raise InvalidInputError("member", member, "a member of an enumeration")
     return list(type(member)).index(member)
 
 
-def member_of(kind: type[E], code: int) -> E:
-    """The member of ``kind`` with ``code``.
+def member_of(kind: type[E], code: int | np.integer[Any]) -> E:
+    """The member of ``kind`` with ``code``; a code outside the enum is
+    refused.
 
     >>> from mlc_progress import StepState
     >>> member_of(StepState, 0)
     <StepState.LOCKED: 'locked'>
     """
-    return list(kind)[int(code)]
+    if not (isinstance(kind, type) and issubclass(kind, enum.Enum)):
+        raise InvalidInputError("kind", kind, "an enumeration")
+    members = list(kind)
+    position = _integer("code", code)
+    if not 0 <= position < len(members):
+        raise InvalidInputError(
+            "code",
+            position,
+            f"a code of {kind.__name__}: 0 to {len(members) - 1}",
+        )
+    return members[position]

@@ -373,7 +373,8 @@ def _review_compliance(
 
 
 def streak_days(activity_days: Iterable[date], *, as_of: datetime) -> int:
-    """Consecutive UTC days with activity ending today or yesterday (D20).
+    """Consecutive UTC days with activity ending today or yesterday (D20);
+    a streak reaching 0001-01-01, the calendar's first day, ends there.
 
     >>> from datetime import date, datetime, UTC
     >>> now = datetime(2026, 3, 10, 9, tzinfo=UTC)
@@ -385,10 +386,17 @@ def streak_days(activity_days: Iterable[date], *, as_of: datetime) -> int:
     as_of = utc_argument("as_of", as_of)
     days = set(activity_days)
     today = as_of.date()
-    day = today if today in days else today - _DAY
+    if today in days:
+        day = today
+    elif today > date.min:
+        day = today - _DAY
+    else:
+        return 0
     streak = 0
     while day in days:
         streak += 1
+        if day == date.min:
+            break  # the calendar's first day: the streak ends there
         day -= _DAY
     return streak
 

@@ -3,14 +3,19 @@ reads (D17's factor strings, the views' display text; Q24).
 
 Python's ``round`` rounds halves to even; these do not. They round the
 decimal text of a float (its ``repr``), so ``79.25`` to one digit is
-``79.3``; to whole numbers that is the same as rounding the float exactly.
+``79.3``; to whole numbers that is the same as rounding the float exactly
+below 2**52, and from 2**52 on a float is a whole number already, which
+:func:`round_half_away` returns exactly (its text may differ: ``1e300``).
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
 __all__ = ["half_away", "round_half_away"]
+
+# From 2**52 every float is a whole number (its unit in the last place >= 1).
+_WHOLE = 2.0**52
 
 
 def half_away(value: float, digits: int = 0) -> Decimal:
@@ -18,10 +23,17 @@ def half_away(value: float, digits: int = 0) -> Decimal:
 
     >>> half_away(79.25, 1), half_away(-2.5)
     (Decimal('79.3'), Decimal('-3'))
+    >>> half_away(1e30)
+    Decimal('1000000000000000000000000000000')
     """
-    return Decimal(repr(value)).quantize(
-        Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP
-    )
+    text = Decimal(repr(value))
+    unit = Decimal(1).scaleb(-digits)
+    try:
+        return text.quantize(unit, rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        # More digits than the default context's 28: round with enough.
+        wide = Context(prec=max(text.adjusted() + digits + 2, 28))
+        return text.quantize(unit, rounding=ROUND_HALF_UP, context=wide)
 
 
 def round_half_away(value: float) -> int:
@@ -29,5 +41,9 @@ def round_half_away(value: float) -> int:
 
     >>> round_half_away(52.5), round_half_away(53.5), round_half_away(-2.5)
     (53, 54, -3)
+    >>> round_half_away(1e30) == int(1e30) != 10**30
+    True
     """
-    return int(half_away(value))
+    if -_WHOLE < value < _WHOLE:
+        return int(half_away(value))
+    return int(value)
