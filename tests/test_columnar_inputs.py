@@ -1,7 +1,8 @@
 """What the column table takes in, and the typed errors of its edges.
 
-Integer columns of any width or sign are held as int64 once checked (codes
-in a signed dtype), so their figures are the int64 columns' (Q133); what
+Integer columns of any width or sign give the int64 columns' figures: signed
+ones are kept as given, unsigned ones held in a signed dtype, activity days
+as int64 (Q133); what
 int64 or float64 cannot hold exactly is refused as a limit of the table
 (Q132); a column that is not an ndarray is copied (Q134); groups the record
 path computes without error the kernel computes too (D8, D15). Bad
@@ -162,7 +163,7 @@ def kernel_records(columns: StepColumns, as_of: datetime, student: str = "u") ->
     return summarize_columns(columns, as_of=as_of).records(student)
 
 
-# -- integer columns of any dtype are held as int64 ------------------------------------
+# -- integer columns of any dtype give the int64 figures ---------------------------------
 
 AS_OF = datetime(2026, 3, 10, 12, tzinfo=UTC)
 
@@ -182,6 +183,33 @@ def test_an_activity_day_column_of_any_integer_dtype_gives_the_record_paths_stre
     got = kernel_records(narrow, AS_OF)
     assert got.summary.streak_days == days
     assert differences(got, record_path(h, AS_OF)) == []
+
+
+def test_narrow_signed_count_columns_near_their_limits_give_the_int64_figures() -> None:
+    """Signed columns are kept as given (no copy), so the kernel widens
+    before it adds: counts and times at the top of int8, int16 and int32
+    give the int64 columns' figures and the record path's."""
+    when = T0 + timedelta(days=1)
+    steps = tuple(
+        attrs.evolve(
+            played(f"s{i}", when, score=90.0, attempts=32_767),
+            time_on_task_ms=2**31 - 1,
+            session_count=127,
+        )
+        for i in range(3)
+    )
+    h = history(AssignmentRecords(structure=structure(steps=3), steps=steps))
+    wide = columns_from_histories([h])
+    narrow = table(
+        [h],
+        attempt_count=wide["attempt_count"].astype(np.int16),
+        time_on_task_ms=wide["time_on_task_ms"].astype(np.int32),
+        session_count=wide["session_count"].astype(np.int8),
+    )
+    got = kernel_records(narrow, NOW)
+    assert got.assignments[0].time_on_task_ms == 3 * (2**31 - 1)
+    assert bitwise_equal(got, kernel_records(table([h]), NOW))
+    assert differences(got, record_path(h, NOW)) == []
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.uint64])

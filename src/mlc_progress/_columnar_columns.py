@@ -113,19 +113,21 @@ def _ints(
     n: int | None,
     rule: str = v.RULE_COUNT,
     *,
-    code: bool = False,
+    wide: bool = False,
 ) -> Array:
-    """An integer column as int64; a ``code`` column (an enumeration or a
-    set of bits) keeps a signed dtype of the caller's width or wider."""
+    """An integer column in a signed dtype: the caller's when it is signed
+    (no copy), else the narrowest signed one that holds it (uint64 past
+    2**63 - 1 refused, Q132); a ``wide`` column, which the kernel reads as
+    int64, as int64."""
     array = _column(name, value, n)
     if array.dtype.kind not in "iu":
         raise InvalidInputError(name, array.dtype, rule)
     _check_int64(name, array)
-    if code and array.dtype.kind == "i":
-        return _readonly(array)
-    if code and array.dtype.itemsize < 8:
+    if wide or (array.dtype.kind == "u" and array.dtype.itemsize == 8):
+        return _readonly(array.astype(np.int64, copy=False))
+    if array.dtype.kind == "u":
         return _readonly(array.astype(np.promote_types(array.dtype, np.int8)))
-    return _readonly(array.astype(np.int64, copy=False))
+    return _readonly(array)
 
 
 def _inexact_ints(ints: Array, scale: int) -> Array:
@@ -352,8 +354,9 @@ class StepColumns:
     Times are int64 microseconds since 1970-01-01 UTC (or ``datetime64``),
     :data:`~mlc_progress.columnar.NAT` for none; enumerations are codes, the
     member's position in its enum; ``NaN`` is none for ``consistency_score``,
-    ``first_score`` and ``reconciled_score``. Integer columns of any dtype
-    are held as int64 (codes in a signed dtype); what int64 or float64
+    ``first_score`` and ``reconciled_score``. Integer columns may be of any
+    dtype (signed ones are used as given, unsigned ones held in a signed
+    dtype, Q133); what int64 or float64
     cannot hold exactly (uint64 past 2**63 - 1, an integer or long double
     float64 would round) is refused, a limit of the table (Q132). Columns
     are checked, then copied (``copy=True``) into read-only arrays;
@@ -483,7 +486,7 @@ class StepColumns:
             n_groups,
         )
 
-        self.state = _ints("state", state, None, f"one of {_STATE_NAMES}", code=True)
+        self.state = _ints("state", state, None, f"one of {_STATE_NAMES}")
         n = len(self.state)
         self.step_group = (
             None if step_group is None else _ints("step_group", step_group, n)
@@ -525,7 +528,6 @@ class StepColumns:
             _default(mastery_level, n, 0, np.int8),
             n,
             f"one of {_MASTERY_NAMES}",
-            code=True,
         )
         self.consistency_score = _floats(
             "consistency_score",
@@ -539,7 +541,6 @@ class StepColumns:
             _default(completion_source, n, 0, np.int8),
             n,
             f"one of {_SOURCE_NAMES}",
-            code=True,
         )
         self.reconciled_score = _floats(
             "reconciled_score",
@@ -593,12 +594,12 @@ class StepColumns:
             _default(activity_day, 0, 0, np.int64),
             len(self.activity_student),
             "Q39: a day is an integer, days since 1970-01-01",
+            wide=True,
         )
         self.previous_risk_rules = _ints(
             "previous_risk_rules",
             _default(previous_risk_rules, n_students, 0, np.int8),
             n_students,
-            code=True,
         )
         self.previous_risk_dismissed = _bools(
             "previous_risk_dismissed",
