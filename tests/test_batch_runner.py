@@ -38,19 +38,26 @@ from mlc_progress import (
     Policy,
     ProgressSnapshot,
     ScopeType,
+    SnapshotTrigger,
     StartStep,
     StepProgress,
 )
 from mlc_progress._batch_runner import (
+    END_AS_OF,
+    FIRST_AS_OF,
     BatchReport,
     default_job_id,
     enroll,
+    policy_fingerprint,
     read_student_history,
     run_batch,
+    scheduled_snapshot_kinds,
 )
 from mlc_progress._events import StudentAtRiskDetected
 from mlc_progress._history import AssignmentRecords
 from mlc_progress._ports import BatchStore, BatchUnitOfWork, Enrollment
+from mlc_progress._records import StudentProgressSummary
+from mlc_progress._retention import student_snapshot
 from mlc_progress._risk import dismiss_risk
 from mlc_progress._rollups import (
     SequenceRecords,
@@ -58,6 +65,14 @@ from mlc_progress._rollups import (
     StudentResult,
     organization_dashboard,
     summarize_student,
+)
+from mlc_progress._schedule import (
+    Job,
+    JobKind,
+    due_jobs,
+    iter_due_jobs,
+    latest_slot,
+    next_due,
 )
 from mlc_progress._service import ProgressService
 from mlc_progress._synthetic import (
@@ -1110,3 +1125,181 @@ def test_conflicts_beyond_the_retries_are_raised() -> None:
         run_batch(Conflicting(), catalog, ORG, as_of=AS_OF, max_retries=2)
     assert len(tries) == 3
     assert dump(store)["summaries"] == dict.fromkeys(STUDENTS)
+
+
+@pytest.mark.parametrize("overtaken_after", [0, 10])
+def test_a_run_overtaken_by_another_run_of_the_job_reports_every_student(
+    setup: Setup, overtaken_after: int
+) -> None:
+    """When another run of the same job commits chunks while this one runs
+    (before its first chunk, or between two), this run re-reads the students
+    that run wrote: its dashboard, class summaries and at-risk count fold
+    every student, as an uninterrupted run's do."""
+    other: list[BatchReport] = []
+
+    def overtaken(done: int, total: int) -> None:
+        if done >= overtaken_after and not other:
+            other.append(
+                run_batch(
+                    setup.store,
+                    setup.catalog,
+                    ORG,
+                    as_of=AS_OF,
+                    job_id=JOB,
+                    chunk_size=7,
+                )
+            )
+
+    mine = run_batch(
+        setup.store,
+        setup.catalog,
+        ORG,
+        as_of=AS_OF,
+        job_id=JOB,
+        chunk_size=10,
+        progress=overtaken,
+    )
+    expected = organization_dashboard(EXPECTED, organization_id=ORG, as_of=AS_OF)
+    assert other[0].dashboard == expected
+    assert mine.dashboard == expected
+    assert mine.class_summaries == expected.classes
+    assert mine.at_risk_count == sum(r.summary.at_risk for r in EXPECTED) > 0
+    assert mine.students_processed == overtaken_after
+    assert {k: v.record for k, v in dump(setup.store)["summaries"].items()} == {
+        r.student_id: r.summary for r in EXPECTED
+    }
+
+
+#: A bad argument, past the type checker.
+NOTHING: Any = None
+
+
+# -- the calendar's ends -----------------------------------------------------------------
+
+
+def test_the_batch_runs_only_where_what_it_derives_stays_in_the_calendar() -> None:
+    """The range starts where the schedule's look back (8 days, D21) stays
+    in year 1 and ends at the last quarter: the trend quarter of a snapshot
+    dated as_of must end in the calendar."""
+    assert (
+        datetime(1, 1, 9, tzinfo=UTC),
+        datetime(9999, 10, 1, tzinfo=UTC),
+    ) == (FIRST_AS_OF, END_AS_OF)
+
+
+@pytest.mark.parametrize(
+    "as_of",
+    [
+        datetime(1, 1, 2, tzinfo=UTC),
+        FIRST_AS_OF - timedelta(microseconds=1),
+        END_AS_OF,
+        datetime(9999, 12, 5, tzinfo=UTC),
+        datetime(9999, 12, 31, tzinfo=UTC),
+    ],
+)
+def test_an_as_of_outside_the_batch_range_is_refused_storing_nothing(
+    as_of: datetime,
+) -> None:
+    """A moment whose schedule or trend periods leave the calendar raises
+    InvalidInputError naming as_of (not an OverflowError or ValueError), and
+    no job row, summary or snapshot is written."""
+    store, catalog = InMemoryStore(), InMemoryCatalog()
+    enroll(store, ORG, [Enrollment(student_id="ada")])
+    with pytest.raises(InvalidInputError) as refused:
+        run_batch(store, catalog, ORG, as_of=as_of, job_id=JOB)
+    assert refused.value.field == "as_of"
+    assert "a batch runs from 0001-01-09" in str(refused.value)
+    with store.unit_of_work() as uow:
+        assert uow.jobs.get(ORG, JOB) is None
+        assert uow.summaries.get(ORG, "ada") is None
+
+
+@pytest.mark.parametrize(
+    "as_of",
+    [FIRST_AS_OF, datetime(9999, 9, 27, tzinfo=UTC), END_AS_OF - timedelta(hours=1)],
+)
+def test_the_batch_runs_at_the_ends_of_its_range(as_of: datetime) -> None:
+    """The first moment of the range and the last hours before its end run,
+    snapshot slots included (9999-09-27 is a Sunday, a weekly slot)."""
+    store, catalog = InMemoryStore(), InMemoryCatalog()
+    enroll(store, ORG, [Enrollment(student_id="ada")])
+    report = run_batch(store, catalog, ORG, as_of=as_of)
+    assert report.students_processed == 1
+    assert report.dashboard.figures.students == 1
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(1, 1, 8, 23, tzinfo=UTC),
+        datetime(9999, 12, 24, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, tzinfo=UTC),
+    ],
+)
+def test_slots_near_the_calendar_ends_are_a_typed_error(at: datetime) -> None:
+    """The schedule looks 8 days either side of a moment for its slots (D21):
+    within 8 days of the calendar's ends that is InvalidInputError, not the
+    rrule's OverflowError or ValueError."""
+    with pytest.raises(InvalidInputError) as kinds:
+        scheduled_snapshot_kinds(at)
+    assert kinds.value.field == "at"
+    for kind in (JobKind.DAILY_SNAPSHOT, JobKind.WEEKLY_ROLLUP):
+        with pytest.raises(InvalidInputError) as latest:
+            latest_slot(kind, at=at)
+        with pytest.raises(InvalidInputError) as after:
+            next_due(Job(kind=kind, target_id=ORG), last_run=at, now=at)
+        assert (latest.value.field, after.value.field) == ("at", "last_run")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: latest_slot(JobKind.DAILY_SNAPSHOT, at=AS_OF, policy=NOTHING),
+        lambda: next_due(NOTHING, last_run=None, now=AS_OF),
+        lambda: due_jobs(AS_OF, last_runs=NOTHING, student_activity={}),
+        lambda: due_jobs(AS_OF, last_runs={}, student_activity=NOTHING),
+        lambda: due_jobs(AS_OF, last_runs={}, student_activity={}, class_ids="5b"),
+        lambda: iter_due_jobs(AS_OF, last_runs={}, student_activity={}, policy=NOTHING),
+        lambda: scheduled_snapshot_kinds(AS_OF, policy=NOTHING),
+        lambda: policy_fingerprint(NOTHING),
+    ],
+    ids=[
+        "latest_slot-policy",
+        "next_due-job",
+        "due_jobs-last_runs",
+        "due_jobs-student_activity",
+        "due_jobs-class_ids",
+        "iter_due_jobs-policy",
+        "scheduled_snapshot_kinds-policy",
+        "policy_fingerprint",
+    ],
+)
+def test_the_schedule_refuses_what_is_no_policy_job_or_mapping(call: Any) -> None:
+    """The schedule's public functions name a bad argument in
+    InvalidInputError (not AttributeError), even before a job is yielded."""
+    with pytest.raises(InvalidInputError):
+        call()
+
+
+def test_a_history_leaves_out_snapshots_dated_after_as_of(setup: Setup) -> None:
+    """Snapshots dated after as_of are not yet history: a far-future one
+    stored (by a batch run then) changes neither the history nor the trends
+    of a run now."""
+    sid = STUDENTS[0]
+    far = student_snapshot(
+        StudentProgressSummary(student_id=sid, organization_id=ORG),
+        snapshot_id="far-future",
+        snapshot_date=datetime(9999, 12, 5, tzinfo=UTC),
+        trigger=SnapshotTrigger.SCHEDULED,
+    )
+    with setup.store.unit_of_work() as uow:
+        uow.snapshots.append(ORG, far)
+        uow.commit()
+    with setup.store.unit_of_work() as uow:
+        history = read_student_history(uow, setup.catalog, ORG, sid, as_of=AS_OF)
+    assert far not in history.snapshots
+    report = run_batch(setup.store, setup.catalog, ORG, as_of=AS_OF, job_id=JOB)
+    assert report.dashboard == organization_dashboard(
+        EXPECTED, organization_id=ORG, as_of=AS_OF
+    )

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import attrs
@@ -50,15 +50,19 @@ from ._rollups import (
     SequenceRecords,
     StudentHistory,
     StudentResult,
+    TrendPeriod,
     daily_snapshots,
+    period_start,
     summarize_student,
     weekly_rollup_snapshot,
 )
-from ._schedule import JobKind, latest_slot
+from ._schedule import SLOT_REACH, JobKind, latest_slot
 from ._structure import AssignmentStructure, SequenceStructure
 from ._telemetry import MetricName, MetricsSink, measure
 
 __all__ = [
+    "END_AS_OF",
+    "FIRST_AS_OF",
     "BatchReport",
     "ProgressCallback",
     "default_job_id",
@@ -75,6 +79,18 @@ T = TypeVar("T")
 ProgressCallback = Callable[[int, int], None]
 
 _WEEK = timedelta(days=7)
+
+#: The earliest ``as_of`` a batch runs at: the schedule looks
+#: :data:`~mlc_progress._schedule.SLOT_REACH` back for a slot (D21), further
+#: than the trailing week reaches (Q37), and both must stay in the calendar.
+FIRST_AS_OF = datetime.min.replace(tzinfo=UTC) + max(SLOT_REACH, _WEEK)
+
+#: The first ``as_of`` past the batch's range: a run stores snapshots dated
+#: ``as_of``, and every trend period that holds one (the quarter is the
+#: longest) must end in the calendar, or no later report could fold it.
+END_AS_OF = min(
+    period_start(datetime.max.replace(tzinfo=UTC), period) for period in TrendPeriod
+)
 
 #: Appended to the fingerprint of a job at a snapshot slot run without its
 #: scheduled snapshots, so it resumes only that way.
@@ -141,7 +157,9 @@ def scheduled_snapshot_kinds(
     (``policy.schedule.snapshot_hour_utc``, 00:00 UTC), and also
     ``weekly_rollup`` when it is the weekly slot (Sunday 00:00 UTC). Any
     other moment takes none: the host's scheduler runs the job at the slot
-    :func:`~mlc_progress._schedule.due_jobs` names.
+    :func:`~mlc_progress._schedule.due_jobs` names. A moment within 8 days of
+    the calendar's ends raises :class:`InvalidInputError`
+    (:func:`~mlc_progress._schedule.latest_slot`).
 
     >>> from datetime import datetime, UTC
     >>> [k.value for k in scheduled_snapshot_kinds(datetime(2026, 10, 4, tzinfo=UTC))]
@@ -157,6 +175,30 @@ def scheduled_snapshot_kinds(
         for kind in (JobKind.DAILY_SNAPSHOT, JobKind.WEEKLY_ROLLUP)
         if latest_slot(kind, at=as_of, policy=policy) == as_of
     )
+
+
+def _check_as_of(as_of: datetime) -> datetime:
+    """``as_of`` in UTC, refused outside ``[FIRST_AS_OF, END_AS_OF)``."""
+    as_of = utc_argument("as_of", as_of)
+    if not FIRST_AS_OF <= as_of < END_AS_OF:
+        raise InvalidInputError(
+            "as_of",
+            as_of,
+            f"a batch runs from {FIRST_AS_OF.isoformat()} (D21: its schedule looks"
+            f" {SLOT_REACH.days} days back) to before {END_AS_OF.isoformat()} (the"
+            " trend periods of the snapshots it stores end in the calendar)",
+        )
+    return as_of
+
+
+def _check_policy(policy: object) -> None:
+    if not isinstance(policy, Policy):
+        raise InvalidInputError("policy", policy, "a Policy")
+
+
+def _check_port(field: str, port: object, kind: str, method: str) -> None:
+    if not callable(getattr(port, method, None)):
+        raise InvalidInputError(field, port, f"a {kind} (with {method})")
 
 
 def default_job_id(as_of: datetime) -> str:
@@ -180,6 +222,7 @@ def policy_fingerprint(policy: Policy) -> str:
     >>> policy_fingerprint(Policy()) == policy_fingerprint(Policy(risk_inactive_days=9))
     False
     """
+    _check_policy(policy)
     text = json.dumps(policy.to_dict(), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -229,7 +272,8 @@ def read_student_history(
     removed stay stored and are left out). Sequences are those of the
     enrollment and of the assignments. Attempts are those of the trailing
     week; activity days every UTC day with an attempt up to ``as_of``;
-    snapshots the student-scope ones. A student who is not enrolled reads
+    snapshots the student-scope ones dated up to ``as_of`` (a later one is
+    not yet history). A student who is not enrolled reads
     with no classes. Raises :class:`NotFoundError` for content the catalog
     lacks and :class:`InvalidInputError` for stored records that break an
     invariant (D4).
@@ -249,6 +293,8 @@ def read_student_history(
     >>> [a.structure.assignment_id for a in history.assignments]
     ['a1']
     """
+    v.check_id_value("organization_id", organization_id)
+    v.check_id_value("student_id", student_id)
     as_of = utc_argument("as_of", as_of)
     return _read_history(
         uow, _Structures(catalog, organization_id), organization_id, student_id, as_of
@@ -301,9 +347,12 @@ def _read_history(
         for a in uow.attempts.for_student(org, sid, after=as_of - _WEEK, until=as_of)
         if a.assignment_id in listed
     )
-    snapshots = uow.snapshots.for_student(org, sid, scope_type=ScopeType.STUDENT)
-    if skip_snapshots is not None:
-        snapshots = tuple(s for s in snapshots if not skip_snapshots(s))
+    snapshots = tuple(
+        s
+        for s in uow.snapshots.for_student(org, sid, scope_type=ScopeType.STUDENT)
+        if s.snapshot_date <= as_of
+        and (skip_snapshots is None or not skip_snapshots(s))
+    )
     return StudentHistory(
         student_id=sid,
         organization_id=org,
@@ -420,7 +469,11 @@ class _Job:
 
 @attrs.frozen
 class _Chunk:
+    """A chunk's results, the job's row after it, and the row it began from
+    (``None``: the job had none yet)."""
+
     progress: BatchJobProgress
+    started: BatchJobProgress | None
     results: tuple[StudentResult, ...] = ()
     students: int = 0
 
@@ -451,10 +504,11 @@ def _write_chunk(job: _Job, uow: BatchUnitOfWork) -> _Chunk:
     """Compute and write the next chunk of the job in ``uow``; commit."""
     org = job.organization_id
     found = uow.jobs.get(org, job.job_id)
-    progress = found.record if found is not None else job.new_progress()
+    started = found.record if found is not None else None
+    progress = started if started is not None else job.new_progress()
     job.check(progress)
     if progress.finished:
-        return _Chunk(progress=progress)
+        return _Chunk(progress=progress, started=started)
     ids = uow.roster.student_ids(
         org, after=progress.last_student_id, limit=job.chunk_size
     )
@@ -527,17 +581,21 @@ def _write_chunk(job: _Job, uow: BatchUnitOfWork) -> _Chunk:
             org, progress, expected_version=found.version if found is not None else 0
         )
         uow.commit()
-    return _Chunk(progress=progress, results=tuple(results), students=len(ids))
+    return _Chunk(
+        progress=progress, started=started, results=tuple(results), students=len(ids)
+    )
 
 
-def _replay(job: _Job, done: BatchJobProgress) -> Iterator[StudentResult]:
-    """The results of the students earlier runs of the job wrote, re-read
-    (never re-written), a chunk per unit of work left without commit."""
+def _replay(
+    job: _Job, done: BatchJobProgress, *, after: str | None = None
+) -> Iterator[StudentResult]:
+    """The results of the students other runs of the job wrote, after
+    ``after`` up to ``done``'s last, re-read (never re-written), a chunk per
+    unit of work left without commit."""
     last = done.last_student_id
     if last is None:
         return
     skip = frozenset(done.failed_students)
-    after: str | None = None
     while True:
 
         def read(
@@ -598,8 +656,11 @@ def run_batch(
     times, then the error is raised (the chunk stored nothing). A student
     whose stored records cannot be read (content missing from the catalog,
     a record breaking an invariant, D4) is listed in ``failed_students``
-    and the others go on. Raises :class:`InvalidInputError` for a job id
-    already used with another ``as_of`` or policy.
+    and the others go on. The dashboard folds every student of the roster:
+    those another run of the job wrote meanwhile are re-read as an earlier
+    run's are. Raises :class:`InvalidInputError` for a job id already used
+    with another ``as_of`` or policy, and for an ``as_of`` outside
+    ``[FIRST_AS_OF, END_AS_OF)``.
 
     >>> from datetime import datetime, UTC
     >>> from mlc_progress.adapters import InMemoryCatalog, InMemoryStore
@@ -615,8 +676,15 @@ def run_batch(
     >>> again.students_processed, again.resumed
     (0, True)
     """
+    _check_port("store", store, "BatchStore", "unit_of_work")
+    _check_port("catalog", catalog, "StructureCatalog", "assignment")
+    if metrics is not None:
+        _check_port("metrics", metrics, "MetricsSink", "record")
     v.check_id_value("organization_id", organization_id)
-    as_of = utc_argument("as_of", as_of)
+    as_of = _check_as_of(as_of)
+    _check_policy(policy)
+    if progress is not None and not callable(progress):
+        raise InvalidInputError("progress", progress, "None or progress(done, total)")
     if not (_whole(chunk_size) and chunk_size > 0):
         raise InvalidInputError("chunk_size", chunk_size, "a positive integer")
     _check_retries(max_retries)
@@ -662,8 +730,16 @@ def run_batch(
     if progress is not None:
         progress(before, max(total, before))
     processed = chunks = 0
+    seen = earlier.last_student_id if earlier is not None else None
     while True:
         chunk = _transact(store, max_retries, lambda uow: _write_chunk(job, uow))
+        began = chunk.started
+        if began is not None and began.last_student_id != seen:
+            # Another run of the job committed chunks since this run last
+            # looked: their students are re-read, as an earlier run's are.
+            for result in _replay(job, began, after=seen):
+                board.add(result)
+        seen = chunk.progress.last_student_id
         for result in chunk.results:
             board.add(result)
         processed += chunk.students
@@ -717,8 +793,11 @@ def enroll(
     >>> enroll(store, "org-1", [Enrollment(student_id="ada", class_ids=("5B",))])
     0
     """
+    _check_port("store", store, "BatchStore", "unit_of_work")
     v.check_id_value("organization_id", organization_id)
     _check_retries(max_retries)
+    if not isinstance(enrollments, Iterable):
+        raise InvalidInputError("enrollments", enrollments, "an iterable of Enrollment")
     entries = tuple(enrollments)
     for entry in entries:
         if not isinstance(entry, Enrollment):

@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 
 from . import _validate as v
-from ._batch_runner import BatchReport
+from ._batch_runner import END_AS_OF, FIRST_AS_OF, BatchReport
 from ._batch_runner import run_batch as _run_batch
 from ._commands import (
     AdjustTarget,
@@ -420,13 +420,15 @@ def _driver_errors(what: str) -> Iterator[None]:
 class Database:
     """The SQLite default: store, catalog and class list in one file.
 
-    ``create=False`` refuses a path with no file (reports never create one).
-    Use as a context manager; :meth:`close` closes every connection.
+    ``create=False`` refuses a path with no file (reports never create one);
+    ``created`` says this one made the file. Use as a context manager;
+    :meth:`close` closes every connection.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = False) -> None:
         self.path = Path(path)
-        if not create and not self.path.exists():
+        self.created = not self.path.exists()
+        if not create and self.created:
             raise NotFoundError(
                 f"no database at {self.path}: run `mlc-progress demo` or"
                 " `mlc-progress ingest FILE` first, or give --db"
@@ -475,7 +477,12 @@ class Database:
         return row is not None and row[0] == DEMO_MARK
 
     def mark_demo(self) -> None:
-        """Record that ``demo`` made this database (so it may replace it)."""
+        """Record that ``demo`` made this database (so it may replace it);
+        :class:`InvalidInputError` for a database this one did not create."""
+        if not self.created:
+            raise InvalidInputError(
+                "db", str(self.path), "a database demo made: it marks only its own"
+            )
         self._conn.execute(
             "INSERT OR IGNORE INTO cli_meta VALUES ('created_by', ?)", (DEMO_MARK,)
         )
@@ -569,6 +576,28 @@ class Database:
 #: The demo's now is day 56 of its 84-day term: two thirds through.
 DEMO_DAY = 56
 _DEMO_TERM_DAYS = 84
+_DEMO_REACH = timedelta(days=DEMO_DAY)
+
+
+def demo_term_start(as_of: datetime) -> datetime:
+    """The demo's term start, :data:`DEMO_DAY` days before ``as_of`` (at
+    00:00 UTC). The demo runs the batch at ``as_of``, so ``as_of`` is in the
+    batch's range (``FIRST_AS_OF`` to before ``END_AS_OF``) and the term
+    starts in the calendar; otherwise :class:`InvalidInputError`.
+
+    >>> demo_term_start(datetime(2026, 11, 1, 9, tzinfo=UTC)).isoformat()
+    '2026-09-06T00:00:00+00:00'
+    """
+    as_of = utc_argument("as_of", as_of)
+    first = max(FIRST_AS_OF, datetime.min.replace(tzinfo=UTC) + _DEMO_REACH)
+    if not first <= as_of < END_AS_OF:
+        raise InvalidInputError(
+            "as_of",
+            as_of,
+            f"the demo runs from {first.isoformat()} (its term starts {DEMO_DAY}"
+            f" days before) to before {END_AS_OF.isoformat()} (the batch's range)",
+        )
+    return (as_of - _DEMO_REACH).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def demo_organization(
@@ -580,20 +609,18 @@ def demo_organization(
     as_of: datetime,
 ) -> SyntheticOrganization:
     """The demo's organization: its term started :data:`DEMO_DAY` days
-    before ``as_of`` (at 00:00 UTC), so the demo is always mid-term.
+    before ``as_of`` (:func:`demo_term_start`), so the demo is always
+    mid-term.
 
     >>> org = demo_organization(organization_id="o", seed=7, classes=1,
     ...     students_per_class=2, as_of=datetime(2026, 11, 1, 9, tzinfo=UTC))
     >>> org.term_start.isoformat(), len(org.classes[0].students)
     ('2026-09-06T00:00:00+00:00', 2)
     """
-    as_of = utc_argument("as_of", as_of)
+    start = demo_term_start(as_of)
     for field, value in (("classes", classes), ("students", students_per_class)):
         if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
             raise InvalidInputError(field, value, "a positive whole number")
-    start = (as_of - timedelta(days=DEMO_DAY)).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
     return synthetic_organization(
         seed=seed,
         organization_id=organization_id,
@@ -656,11 +683,13 @@ def build_demo(
 ) -> DemoBuild:
     """Store the demo organization and replay its term up to ``as_of``.
 
-    The structures go to the catalog, the classes to the class list and the
-    roster; the attempts and step starts are applied in time order through
+    The structures go to the catalog, the classes into the class list
+    (a class of the same id replaced, the others kept) and the roster; the
+    attempts and step starts are applied in time order through
     ``ProgressService.apply_many``, ``chunk_size`` per transaction, with a
     replay clock at each chunk's last event. Replaying into a database that
-    already holds them changes nothing (D3).
+    already holds them changes nothing (D3). Only a database ``db`` created
+    is marked as the demo's (so a later demo may replace it).
     """
     org = demo_organization(
         organization_id=organization_id,
@@ -669,12 +698,16 @@ def build_demo(
         students_per_class=students_per_class,
         as_of=as_of,
     )
+    if db.created:
+        db.mark_demo()
     for s in org.structures:
         db.catalog.add_assignment(organization_id, s)
     for q in org.sequences:
         db.catalog.add_sequence(organization_id, q)
-    db.put_classes(demo_classes(org))
-    db.mark_demo()
+    merged = db.classes(organization_id)
+    for klass in demo_classes(org).classes:
+        merged = merged.with_class(klass)
+    db.put_classes(merged)
     commands: list[Command] = list(synthetic_activity(org, seed=seed, until=as_of))
     clock = FixedClock(org.term_start)
     service = ProgressService(db.store.unit_of_work, db.catalog, clock, policy=policy)
@@ -757,13 +790,25 @@ def parse_line(number: int, text: str) -> ParsedLine | BadLine | None:
     """One JSON Lines line: ``{"type": ..., ...fields}`` structured by the one
     converter; ``None`` for a blank line.
 
+    A line that is no UTF-8 text (read with ``surrogateescape``) or no JSON
+    (an integer past Python's digit limit, say) is a :class:`BadLine`.
+
     >>> parse_line(1, '{"type": "attempt", "score": 120}').error
     'attempt_id=None is invalid: a required field'
     >>> parse_line(2, "  ") is None
     True
+    >>> print(parse_line(3, '"' + chr(0xDCFF) + '"'))  # the byte 0xff, escaped
+    line 3: line='"\\udcff"' is invalid: UTF-8 text
     """
     if not text.strip():
         return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return BadLine(
+            line=number,
+            error=str(InvalidInputError("line", _clip(text.strip()), "UTF-8 text")),
+        )
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -780,6 +825,14 @@ def parse_line(number: int, text: str) -> ParsedLine | BadLine | None:
             line=number,
             error=str(
                 InvalidInputError("line", _clip(text.strip()), "JSON nested too deep")
+            ),
+        )
+    except ValueError as exc:  # an integer past the digit limit, say
+        reason = _message(exc).split(";")[0]
+        return BadLine(
+            line=number,
+            error=str(
+                InvalidInputError("line", _clip(text.strip()), f"JSON ({reason})")
             ),
         )
     names = ", ".join(LINE_TYPES)
@@ -942,14 +995,17 @@ class _Stored:
     risk: RiskState | None
 
 
-def _stored(db: Database, organization_id: str, student_id: str) -> _Stored:
+def _stored(
+    db: Database, organization_id: str, student_id: str, *, as_of: datetime
+) -> _Stored:
     """What the store holds of a student, read as the batch runner reads it
-    (the enrollment's assignments and classes, and those with progress;
-    decisions: batch inputs), with every attempt (the score charts need
-    them), the audit entries and the stored at-risk state (D17). A stored
-    record that breaks an invariant is reported, with the way out (D18)."""
+    as of ``as_of`` (the enrollment's assignments and classes, and those
+    with progress; the snapshots dated up to ``as_of``; decisions: batch
+    inputs), with every attempt (the score charts need them), the audit
+    entries and the stored at-risk state (D17). A stored record that breaks
+    an invariant is reported, with the way out (D18)."""
     try:
-        return _read_stored(db, organization_id, student_id)
+        return _read_stored(db, organization_id, student_id, as_of)
     except InvalidInputError as exc:
         raise StorageError(
             f"the stored progress of {student_id!r} breaks an invariant ({exc}):"
@@ -957,7 +1013,9 @@ def _stored(db: Database, organization_id: str, student_id: str) -> _Stored:
         ) from exc
 
 
-def _read_stored(db: Database, organization_id: str, student_id: str) -> _Stored:
+def _read_stored(
+    db: Database, organization_id: str, student_id: str, as_of: datetime
+) -> _Stored:
     org, sid = organization_id, student_id
     uow = db.store.unit_of_work()
     with uow:
@@ -997,7 +1055,11 @@ def _read_stored(db: Database, organization_id: str, student_id: str) -> _Stored
                     progress=found_sequence.record if found_sequence else None,
                 )
             )
-        snapshots = uow.snapshots.for_student(org, sid, scope_type=ScopeType.STUDENT)
+        snapshots = tuple(
+            s
+            for s in uow.snapshots.for_student(org, sid, scope_type=ScopeType.STUDENT)
+            if s.snapshot_date <= as_of
+        )
         audit_entries = uow.audit.for_student(org, sid)
         risk = uow.risk.get(org, sid)
     history = StudentHistory(
@@ -1080,7 +1142,7 @@ def rollup(
     if progress is not None:
         progress(0, len(ids))
     for n, student_id in enumerate(ids, start=1):
-        stored = _stored(db, organization_id, student_id)
+        stored = _stored(db, organization_id, student_id, as_of=as_of)
         result = _summarize(stored, as_of=as_of, policy=policy)
         results.append(result)
         board.add(result)
@@ -1143,7 +1205,7 @@ def student_view(
     assignment details), ``teacher`` (student detail) or ``parent``."""
     as_of = utc_argument("as_of", as_of)
     roster = db.classes(organization_id)
-    stored = _stored(db, organization_id, student_id)
+    stored = _stored(db, organization_id, student_id, as_of=as_of)
     history = stored.history
     if not history.assignments:
         raise NotFoundError(

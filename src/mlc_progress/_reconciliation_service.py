@@ -461,6 +461,22 @@ def _check_actor(actor_id: str | None, reason: str | None) -> None:
     v.check_id_value("reason", reason)
 
 
+_STAGES = ", ".join(repr(m.value) for m in Stage)
+
+
+def _check_arguments(
+    organization_id: str,
+    actor_id: str | None,
+    reason: str | None,
+    ids: Mapping[str, object] | None = None,
+) -> None:
+    """A public method's ids and actor, checked before anything is read."""
+    v.check_id_value("organization_id", organization_id)
+    for field, value in (ids or {}).items():
+        v.check_id_value(field, value)
+    _check_actor(actor_id, reason)
+
+
 class ReconciliationService:
     """Migrations, rollbacks, deprecations and repairs on stored progress.
 
@@ -506,6 +522,14 @@ class ReconciliationService:
         policy: Policy = DEFAULT_POLICY,
         max_retries: int = 3,
     ) -> None:
+        if not callable(unit_of_work):
+            raise InvalidInputError(
+                "unit_of_work",
+                unit_of_work,
+                "a callable that makes a unit of work (an adapter's unit_of_work)",
+            )
+        if not isinstance(policy, Policy):
+            raise InvalidInputError("policy", policy, "a Policy")
         if not (
             isinstance(max_retries, int)
             and not isinstance(max_retries, bool)
@@ -538,7 +562,13 @@ class ReconciliationService:
         step id must keep its content (rule 2); otherwise
         :class:`InvalidInputError` and nothing changes.
         """
-        v.check_id_value("migration_id", migration_id)
+        _check_arguments(
+            organization_id, actor_id, reason, {"migration_id": migration_id}
+        )
+        if not isinstance(new_structure, AssignmentStructure):
+            raise InvalidInputError(
+                "new_structure", new_structure, "an AssignmentStructure"
+            )
 
         def make(
             uow: ReconciliationUnitOfWork,
@@ -594,8 +624,16 @@ class ReconciliationService:
         such a snapshot keep their records. Raises :class:`NotFoundError`
         when the assignment has no change ``change_id``.
         """
-        v.check_id_value("change_id", change_id)
-        v.check_id_value("rollback_id", rollback_id)
+        _check_arguments(
+            organization_id,
+            actor_id,
+            reason,
+            {
+                "assignment_id": assignment_id,
+                "change_id": change_id,
+                "rollback_id": rollback_id,
+            },
+        )
 
         def make(
             uow: ReconciliationUnitOfWork,
@@ -661,7 +699,20 @@ class ReconciliationService:
         the transaction that logs the change. Content no step plays, or
         already deprecated, changes nothing.
         """
-        v.check_id_value("deprecation_id", deprecation_id)
+        _check_arguments(
+            organization_id,
+            actor_id,
+            reason,
+            {
+                "assignment_id": assignment_id,
+                "element_id": element_id,
+                "deprecation_id": deprecation_id,
+            },
+        )
+        if stage is not None and not isinstance(stage, Stage):
+            raise InvalidInputError("stage", stage, f"None or one of {_STAGES}")
+        if replaced_by_game_id is not None:
+            v.check_id_value("replaced_by_game_id", replaced_by_game_id)
         impact: list[DeprecationImpact] = []
 
         def make(
@@ -731,7 +782,9 @@ class ReconciliationService:
         replacement game, and each student's record carries over
         (deprecated content rules 1 and 5, :func:`accept_replacement`).
         A stale offer raises :class:`InvalidInputError`."""
-        v.check_id_value("change_id", change_id)
+        _check_arguments(organization_id, actor_id, reason, {"change_id": change_id})
+        if not isinstance(offer, ReplacementOffer):
+            raise InvalidInputError("offer", offer, "a ReplacementOffer")
 
         def make(
             uow: ReconciliationUnitOfWork,
@@ -789,9 +842,16 @@ class ReconciliationService:
         stores and emits nothing (its outcome still lists what is wrong).
         Use it when the service raised :class:`CorruptRecordError`.
         """
-        v.check_id_value("organization_id", organization_id)
-        v.check_id_value("repair_id", repair_id)
-        _check_actor(actor_id, reason)
+        _check_arguments(
+            organization_id,
+            actor_id,
+            reason,
+            {
+                "student_id": student_id,
+                "assignment_id": assignment_id,
+                "repair_id": repair_id,
+            },
+        )
         try:
             structure: AssignmentStructure | None = self._catalog.assignment(
                 organization_id, assignment_id
@@ -819,6 +879,7 @@ class ReconciliationService:
         self, organization_id: str, student_id: str
     ) -> tuple[CorrectionRecord, ...]:
         """The student's correction records, in the order appended."""
+        _check_arguments(organization_id, None, None, {"student_id": student_id})
 
         def read(
             uow: ReconciliationUnitOfWork, now: datetime
@@ -843,8 +904,8 @@ class ReconciliationService:
         actor_id: str | None,
         reason: str | None,
     ) -> ChangeReport:
-        v.check_id_value("organization_id", organization_id)
-        _check_actor(actor_id, reason)
+        """Log the change ``make`` builds, publish it, and apply it to each
+        student; the caller has checked the arguments."""
 
         def begin(
             uow: ReconciliationUnitOfWork, now: datetime

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import attrs
 from dateutil import rrule
@@ -70,12 +70,36 @@ class DueJob:
     )
 
 
+#: How far either side of a moment a clock job's rule reaches: it starts a
+#: little over a week before (an rrule walks from its start, so a distant one
+#: would cost a walk per call) and walks to the first slot after the moment.
+SLOT_REACH = timedelta(days=8)
+
+_REACHABLE = (
+    datetime.min.replace(tzinfo=UTC) + SLOT_REACH,
+    datetime.max.replace(tzinfo=UTC) - SLOT_REACH,
+)
+
+
+def _check_policy(policy: object) -> None:
+    if not isinstance(policy, Policy):
+        raise InvalidInputError("policy", policy, "a Policy")
+
+
+def _check_reach(field: str, at: datetime) -> None:
+    """D21: the slots around ``at`` are dates of the calendar."""
+    first, last = _REACHABLE
+    if not first <= at <= last:
+        raise InvalidInputError(
+            field,
+            at,
+            f"D21: a clock job's slots are looked up {SLOT_REACH.days} days either"
+            f" side of it, so from {first.isoformat()} to {last.isoformat()}",
+        )
+
+
 def _rule(kind: JobKind, around: datetime, policy: Policy) -> rrule.rrule:
-    # Start the rule a little over a week before the moment asked about: an
-    # rrule walks from dtstart, so a distant start would cost a walk per call.
-    start = (around - timedelta(days=8)).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
+    start = (around - SLOT_REACH).replace(hour=0, minute=0, second=0, microsecond=0)
     clock = policy.schedule
     hour = clock.snapshot_hour_utc
     if kind is JobKind.DAILY_SNAPSHOT:
@@ -99,7 +123,9 @@ def latest_slot(
     policy: Policy = DEFAULT_POLICY,
 ) -> datetime:
     """The latest occurrence of a clock job not after ``at`` (D21); the
-    clock times are ``policy.schedule``.
+    clock times are ``policy.schedule``. An ``at`` within
+    :data:`SLOT_REACH` of the calendar's first or last day raises
+    :class:`InvalidInputError`.
 
     >>> from datetime import datetime, UTC
     >>> latest_slot(JobKind.WEEKLY_ROLLUP,
@@ -107,8 +133,10 @@ def latest_slot(
     '2026-03-08T00:00:00+00:00'
     """
     at = utc_argument("at", at)
+    _check_policy(policy)
     if kind not in _CLOCK_JOBS:
         raise InvalidInputError("kind", kind, "D21: a clock job has slots")
+    _check_reach("at", at)
     found = _rule(kind, at, policy).before(at, inc=True)
     assert found is not None  # the rule starts more than a week before ``at``
     return found
@@ -134,7 +162,8 @@ def next_due(
 
     A job never run is due at ``now`` (a clock job at its latest slot). The
     result may be before ``now``: the job is overdue. A job is due at ``now``
-    exactly when this is not after ``now``.
+    exactly when this is not after ``now``. A clock job's ``last_run`` must
+    be :data:`SLOT_REACH` from the calendar's ends (:func:`latest_slot`).
 
     >>> from datetime import datetime, UTC
     >>> t = datetime(2026, 3, 12, 9, tzinfo=UTC)
@@ -144,15 +173,19 @@ def next_due(
     >>> next_due(job, last_run=t, now=t).isoformat()
     '2026-03-12T10:00:00+00:00'
     """
+    if not isinstance(job, Job):
+        raise InvalidInputError("job", job, "a Job")
     now = utc_argument("now", now)
     if last_run is not None:
         last_run = utc_argument("last_run", last_run)
     if last_activity_at is not None:
         last_activity_at = utc_argument("last_activity_at", last_activity_at)
+    _check_policy(policy)
     kind = job.kind
     if kind in _CLOCK_JOBS:
         if last_run is None:
             return latest_slot(kind, at=now, policy=policy)
+        _check_reach("last_run", last_run)
         found = _rule(kind, last_run, policy).after(last_run)
         assert found is not None  # the rules are unbounded
         return found
@@ -181,11 +214,33 @@ def iter_due_jobs(
     organization_ids: Iterable[str] = (),
     policy: Policy = DEFAULT_POLICY,
 ) -> Iterator[DueJob]:
-    """Yield the jobs due at ``now``, one at a time (see :func:`due_jobs`)."""
+    """Yield the jobs due at ``now``, one at a time (see :func:`due_jobs`).
+    Its arguments are checked when it is called."""
     now = utc_argument("now", now)
-    jobs: Iterable[tuple[Job, datetime | None]] = _jobs(
-        student_activity, class_ids, organization_ids
+    _check_policy(policy)
+    for field, mapping in (
+        ("last_runs", last_runs),
+        ("student_activity", student_activity),
+    ):
+        if not isinstance(mapping, Mapping):
+            raise InvalidInputError(field, mapping, "a mapping")
+    for field, ids in (
+        ("class_ids", class_ids),
+        ("organization_ids", organization_ids),
+    ):
+        if isinstance(ids, str) or not isinstance(ids, Iterable):
+            raise InvalidInputError(field, ids, "an iterable of ids, not one id")
+    return _due(
+        now, last_runs, _jobs(student_activity, class_ids, organization_ids), policy
     )
+
+
+def _due(
+    now: datetime,
+    last_runs: Mapping[Job, datetime],
+    jobs: Iterable[tuple[Job, datetime | None]],
+    policy: Policy,
+) -> Iterator[DueJob]:
     for job, activity in jobs:
         due = next_due(
             job,

@@ -120,6 +120,17 @@ def _access_decision(
     return action, authorize(actor, action, resource)
 
 
+def _check_actor(actor: object) -> None:
+    if actor is not None and not isinstance(actor, Actor):
+        raise InvalidInputError("actor", actor, "D19: None or an Actor")
+
+
+def _check_ids(organization_id: str, student_id: str, assignment_id: str) -> None:
+    v.check_id_value("organization_id", organization_id)
+    v.check_id_value("student_id", student_id)
+    v.check_id_value("assignment_id", assignment_id)
+
+
 def _label(command: object) -> str:
     """How a batch's error note names a command: its id, or what it is when
     it is no command at all."""
@@ -214,6 +225,14 @@ class ProgressService:
         sampler: Sampler | None = None,
         max_retries: int = 3,
     ) -> None:
+        if not callable(unit_of_work):
+            raise InvalidInputError(
+                "unit_of_work",
+                unit_of_work,
+                "a callable that makes a unit of work (an adapter's unit_of_work)",
+            )
+        if not isinstance(policy, Policy):
+            raise InvalidInputError("policy", policy, "a Policy")
         if not (
             isinstance(max_retries, int)
             and not isinstance(max_retries, bool)
@@ -260,9 +279,14 @@ class ProgressService:
         Later commands see what earlier ones changed. When one command is
         refused, or denied to ``actor``, nothing of the batch is stored, and
         the error carries a note naming the command's position and id. Use
-        it for throughput: one commit for many attempts.
+        it for throughput: one commit for many attempts. ``commands`` that
+        are no iterable, or an ``actor`` that is no :class:`Actor`, raise
+        :class:`InvalidInputError` before anything is read.
         """
         v.check_id_value("organization_id", organization_id)
+        _check_actor(actor)
+        if not isinstance(commands, Iterable):
+            raise InvalidInputError("commands", commands, "an iterable of commands")
         batch = tuple(commands)
 
         def work(uow: UnitOfWork, now: datetime) -> tuple[Outcome, ...]:
@@ -300,7 +324,9 @@ class ProgressService:
         actor: Actor | None,
         now: datetime,
     ) -> None:
-        """Raise :class:`_Denied` unless ``actor`` may apply ``command``."""
+        """Raise :class:`_Denied` unless ``actor`` may apply ``command``;
+        :class:`InvalidInputError` when ``command`` is no command."""
+        command_id_of(command)  # the command's own check comes first
         if actor is None and command_action(command) is None:
             return  # the system's own command (D19: attempts come from games)
         roster: Roster | None = getattr(uow, "roster", None)
@@ -460,8 +486,13 @@ class ProgressService:
         envelope. Delivery is at least once: publishing stops at the first
         event the sink refuses, the ones before it are marked delivered, and
         the sink's error is raised; the refused event is relayed next time.
+        ``limit`` is a whole number, 0 or more.
         """
         v.check_id_value("organization_id", organization_id)
+        if not callable(getattr(sink, "publish", None)):
+            raise InvalidInputError("sink", sink, "an EventSink (with publish)")
+        if not (isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0):
+            raise InvalidInputError("limit", limit, "a whole number, 0 or more")
 
         def read(uow: UnitOfWork, now: datetime) -> tuple[OutboxEntry, ...]:
             return uow.outbox.pending(organization_id, limit=limit)
@@ -491,6 +522,7 @@ class ProgressService:
         self, organization_id: str, student_id: str, assignment_id: str
     ) -> AssignmentProgress | None:
         """The student's stored assignment record, or ``None``."""
+        _check_ids(organization_id, student_id, assignment_id)
 
         def read(uow: UnitOfWork, now: datetime) -> AssignmentProgress | None:
             found = uow.progress.assignment(organization_id, student_id, assignment_id)
@@ -502,6 +534,7 @@ class ProgressService:
         self, organization_id: str, student_id: str, assignment_id: str
     ) -> dict[str, StepProgress]:
         """The student's stored step records of the assignment, by step id."""
+        _check_ids(organization_id, student_id, assignment_id)
 
         def read(uow: UnitOfWork, now: datetime) -> dict[str, StepProgress]:
             found = uow.progress.steps(organization_id, student_id, assignment_id)

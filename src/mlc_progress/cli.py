@@ -30,6 +30,7 @@ from rich.text import Text
 
 from . import _cli_support as support
 from ._audit import audit_organization, format_audit_report
+from ._batch_runner import END_AS_OF, FIRST_AS_OF
 from ._errors import ProgressError
 from ._html import (
     render_class_overview_html,
@@ -117,8 +118,14 @@ class _OneLineGroup(click.Group):
 # -- options -------------------------------------------------------------------------
 
 
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 class _IsoTime(click.ParamType[datetime]):
-    """An ISO-8601 time with a zone (D2), normalized to UTC."""
+    """An ISO-8601 time with a zone (D2), normalized to UTC, at which the
+    batch runs (``FIRST_AS_OF`` to before ``END_AS_OF``): every command's
+    time dates what a later batch or report reads."""
 
     name = "ISO-8601"
 
@@ -135,6 +142,13 @@ class _IsoTime(click.ParamType[datetime]):
         if parsed.utcoffset() is None:
             self.fail(
                 f"{value!r} has no time zone (D2: give one, e.g. 2026-11-02T09:00Z)",
+                param,
+                ctx,
+            )
+        if not FIRST_AS_OF <= parsed < END_AS_OF:
+            self.fail(
+                f"{value!r} is outside the times the batch runs at: from"
+                f" {_stamp(FIRST_AS_OF)} to before {_stamp(END_AS_OF)}",
                 param,
                 ctx,
             )
@@ -379,6 +393,7 @@ def demo(
     a class overview, the at-risk students and an HTML report."""
     policy = _policy(policy_file)
     now = _now(as_of)
+    support.demo_term_start(now)  # refused before any file is touched
     if db.exists() and not keep:
         if not support.Database.made_by_demo(db):
             raise click.ClickException(
@@ -405,7 +420,7 @@ def demo(
                 database, org, as_of=now, policy=policy, progress=update
             )
         roster = database.classes(org)
-        chosen = class_id or roster.classes[0].class_id
+        chosen = class_id or built.organization.classes[0].class_id
         rollup = support.rollup(
             database,
             org,
@@ -443,7 +458,9 @@ def demo(
 
 
 @cli.command()
-@click.argument("source", type=click.File("r", encoding="utf-8"))
+@click.argument(
+    "source", type=click.File("r", encoding="utf-8", errors="surrogateescape")
+)
 @_common
 @click.option(
     "--chunk-size",
@@ -463,7 +480,8 @@ def ingest(
 ) -> None:
     """Apply attempts, commands, structures and classes from JSON Lines
     (SOURCE, or - for standard input). Each line is applied fully or not at
-    all; bad lines are reported with their numbers and the exit code is 1."""
+    all; bad lines (not UTF-8, not JSON, refused) are reported with their
+    numbers and the exit code is 1."""
     policy = _policy(policy_file)
     clock = FixedClock(as_of) if as_of is not None else SystemClock()
     with support.Database(db, create=True) as database:
