@@ -688,3 +688,43 @@ def test_a_due_date_past_the_last_date_is_not_proposed() -> None:
     near = attrs.evolve(structure, created_at=datetime(9999, 5, 1, tzinfo=UTC))
     proposed = proposed_due_date(near, progress, gap_points=50.0, as_of=as_of)
     assert proposed == datetime(9999, 6, 17, tzinfo=UTC)
+
+
+def test_a_pacing_window_ending_past_9999_is_refused_as_its_progress_is() -> None:
+    """D15: detect_risk, and proposed_due_date, on an active assignment whose
+    estimated window (created_at + estimated_duration) ends after 9999
+    raise assignment progress's typed error, naming estimated_duration; an
+    extension (D8) is a window end of its own and is assessed."""
+    from datetime import UTC
+
+    from mlc_progress import AssignmentProgress, AssignmentStructure
+    from mlc_progress._assignment import assignment_progress
+    from mlc_progress._risk import proposed_due_date
+
+    structure = AssignmentStructure(
+        assignment_id="a",
+        steps=(),
+        created_at=datetime(9999, 12, 1, tzinfo=UTC),
+        estimated_duration=timedelta(days=60),
+    )
+    as_of = datetime(9999, 12, 2, tzinfo=UTC)
+    progress = AssignmentProgress(assignment_id="a", student_id=STUDENT)
+    with pytest.raises(InvalidInputError) as expected:
+        assignment_progress(structure, [], student_id=STUDENT, as_of=as_of)
+    for call in (
+        lambda: detect_risk(
+            [AssignmentStanding(structure=structure, progress=progress)],
+            student_id=STUDENT,
+            as_of=as_of,
+        ),
+        lambda: proposed_due_date(structure, progress, gap_points=40.0, as_of=as_of),
+    ):
+        with pytest.raises(InvalidInputError) as error:
+            call()
+        assert error.value.field == expected.value.field == "estimated_duration"
+        assert error.value.rule == expected.value.rule
+    extended = attrs.evolve(
+        progress, due_at_override=datetime(9999, 12, 31, tzinfo=UTC)
+    )
+    standing = AssignmentStanding(structure=structure, progress=extended)
+    assert detect_risk([standing], student_id=STUDENT, as_of=as_of).factors == ()

@@ -22,6 +22,7 @@ from mlc_progress import (
     AssignmentStatus,
     InvalidInputError,
     Policy,
+    ProgressSnapshot,
     ScopeType,
     SequenceStructure,
     SnapshotTrigger,
@@ -41,6 +42,7 @@ from mlc_progress._rollups import (
     StudentHistory,
     StudentResult,
     TrendPeriod,
+    TrendSample,
     class_summary,
     daily_snapshots,
     engagement_score,
@@ -50,6 +52,7 @@ from mlc_progress._rollups import (
     streak_days,
     student_summary,
     summarize_student,
+    trend_samples,
     weekly_rollup_snapshot,
 )
 from mlc_progress._rounding import half_away, round_half_away
@@ -1060,3 +1063,194 @@ def test_half_away_rounds_any_float_text(value: float, digits: int) -> None:
     assert got.as_tuple().exponent == -digits
     exact = Decimal(repr(value))
     assert abs(got - exact) <= Decimal(1).scaleb(-digits) / 2
+
+
+# -- trends, activity and snapshots at the calendar's ends (Q146, Q147) -------------
+
+#: The first and last instants a datetime holds.
+FIRST = datetime.min.replace(tzinfo=UTC)
+LAST = datetime.max.replace(tzinfo=UTC)
+
+
+def mastery_snapshot(
+    snapshot_id: str, when: datetime, mastery: float
+) -> ProgressSnapshot:
+    """Ada's student-scope snapshot at ``when`` with ``mastery``."""
+    summary = student_summary(history(), as_of=at(3))
+    return student_snapshot(
+        attrs.evolve(summary, overall_mastery_score=mastery),
+        snapshot_id=snapshot_id,
+        snapshot_date=when,
+        trigger=SnapshotTrigger.SCHEDULED,
+    )
+
+
+def test_a_hand_built_history_leaves_out_snapshots_dated_after_as_of() -> None:
+    """Q147: summarize_student samples trends from the snapshots dated at or
+    before as_of only; a far-future one breaks no dashboard. (The column
+    kernel computes no trends: it refuses histories with snapshots.)"""
+    early = mastery_snapshot("x1", at(2), 10.0)
+    later = mastery_snapshot("x2", at(20), 90.0)
+    far = mastery_snapshot("x3", LAST, 50.0)
+    h = history(snapshots=(early, later, far))
+    result = summarize_student(h, as_of=at(10), run_id="r")
+    assert result.trends == trend_samples(
+        [early], metrics=Policy().rollups.trend_metrics
+    )
+    assert {t.value for t in result.trends if t.metric == "mastery_score"} == {10.0}
+    dashboard = organization_dashboard([result], organization_id=ORG, as_of=at(10))
+    assert {t.period_start for t in dashboard.trends} <= {
+        period_start(at(2), p) for p in TrendPeriod
+    }
+    with pytest.raises(InvalidInputError) as error:
+        StepColumns.from_histories([h], organization_id=ORG)
+    assert error.value.field == "snapshots"
+
+
+@pytest.mark.parametrize(
+    ("period", "start", "end"),
+    [
+        (TrendPeriod.WEEK, datetime(9999, 12, 19, tzinfo=UTC), datetime(9999, 12, 26)),
+        (TrendPeriod.WEEK, datetime(9999, 12, 26, tzinfo=UTC), None),
+        (TrendPeriod.MONTH, datetime(9999, 11, 1, tzinfo=UTC), datetime(9999, 12, 1)),
+        (TrendPeriod.MONTH, datetime(9999, 12, 1, tzinfo=UTC), None),
+        (TrendPeriod.QUARTER, datetime(9999, 7, 1, tzinfo=UTC), datetime(9999, 10, 1)),
+        (TrendPeriod.QUARTER, datetime(9999, 10, 1, tzinfo=UTC), None),
+    ],
+    ids=[
+        "last-week",
+        "week-past-9999",
+        "last-month",
+        "month-past-9999",
+        "last-quarter",
+        "quarter-past-9999",
+    ],
+)
+def test_a_trend_period_ending_past_9999_is_refused_folding_nothing(
+    period: TrendPeriod, start: datetime, end: datetime | None
+) -> None:
+    """Q146: a trend point's period ends in the calendar; a sample whose
+    period would end after 9999-12-31 is refused naming it, and the
+    dashboard folds nothing of that student."""
+    sample = TrendSample(
+        period=period, period_start=start, metric="mastery_score", value=40.0
+    )
+    result = attrs.evolve(student_result("ada", as_of=at(1)), trends=(sample,))
+    acc = OrganizationDashboardAccumulator(organization_id=ORG, as_of=at(1))
+    if end is not None:
+        acc.add(result)
+        (point,) = acc.result().trends
+        assert point.period_end == end.replace(tzinfo=UTC)
+        return
+    with pytest.raises(InvalidInputError) as error:
+        acc.add(result)
+    assert (error.value.field, error.value.value) == ("trends[0]", start)
+    assert "Q146" in error.value.rule
+    board = acc.result()
+    assert (board.figures.students, board.classes, board.trends) == (0, (), ())
+
+
+def test_a_student_sampled_in_the_last_quarter_of_9999_is_refused_by_the_board() -> (
+    None
+):
+    """Q146: summarize_student samples a snapshot of late December 9999; the
+    dashboard refuses the student, naming the first sample, instead of a
+    bare error."""
+    snap = mastery_snapshot("x1", datetime(9999, 12, 31, 12, tzinfo=UTC), 40.0)
+    as_of = datetime(9999, 12, 31, 23, tzinfo=UTC)
+    result = summarize_student(history(snapshots=(snap,)), as_of=as_of, run_id="r")
+    assert result.trends
+    with pytest.raises(InvalidInputError) as error:
+        organization_dashboard([result], organization_id=ORG, as_of=as_of)
+    assert error.value.field == "trends[0]"
+
+
+def test_active_students_near_year_one_are_counted() -> None:
+    """A student last active 11 days before as_of is active over a 60-day
+    window that reaches before 0001-01-01; the activity is the kernel's."""
+    first_unit = assignment("a1", step("s1", target=50), created_at=FIRST)
+    played = play(first_unit, [("s1", 40.0, datetime(1, 1, 30, tzinfo=UTC))])
+    as_of = datetime(1, 2, 10, tzinfo=UTC)
+    result = both_paths(history(played, class_ids=("c1",)), as_of)
+    assert result.summary.last_activity_at == datetime(1, 1, 30, tzinfo=UTC)
+    wide = Policy(rollups=RollupPolicy(active_user_days=60))
+    figures = class_summary([result], class_id="c1", as_of=as_of, policy=wide).figures
+    default = class_summary([result], class_id="c1", as_of=as_of).figures
+    assert (default.active_students, figures.active_students) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("moment", "period", "start"),
+    [
+        (datetime(1, 1, 7, tzinfo=UTC), TrendPeriod.WEEK, datetime(1, 1, 7)),
+        (datetime(1, 1, 13, 23, tzinfo=UTC), TrendPeriod.WEEK, datetime(1, 1, 7)),
+        (datetime(1, 1, 3, tzinfo=UTC), TrendPeriod.MONTH, datetime(1, 1, 1)),
+        (datetime(1, 1, 3, tzinfo=UTC), TrendPeriod.QUARTER, datetime(1, 1, 1)),
+        (FIRST, TrendPeriod.WEEK, None),
+        (datetime(1, 1, 3, tzinfo=UTC), TrendPeriod.WEEK, None),
+        (
+            datetime(1, 1, 7, tzinfo=UTC) - timedelta(microseconds=1),
+            TrendPeriod.WEEK,
+            None,
+        ),
+    ],
+    ids=[
+        "first-sunday",
+        "first-full-week",
+        "first-month",
+        "first-quarter",
+        "day-one-week",
+        "wednesday-week",
+        "last-instant-before-the-first-sunday",
+    ],
+)
+def test_a_trend_week_starting_before_year_one_is_refused(
+    moment: datetime, period: TrendPeriod, start: datetime | None
+) -> None:
+    """D21: a trend week starts on a Sunday; before the first Sunday,
+    0001-01-07, the week has no start date and period_start refuses it
+    naming the moment. Months and quarters start on day one."""
+    if start is not None:
+        assert period_start(moment, period) == start.replace(tzinfo=UTC)
+        return
+    with pytest.raises(InvalidInputError) as error:
+        period_start(moment, period)
+    assert (error.value.field, error.value.value) == ("moment", moment)
+    assert "D21" in error.value.rule
+
+
+def test_a_snapshot_before_the_first_trend_week_is_refused_naming_it() -> None:
+    """D21: summarize_student refuses a snapshot dated before 0001-01-07,
+    whose week has no start date, naming the snapshots."""
+    snap = mastery_snapshot("x1", datetime(1, 1, 3, tzinfo=UTC), 40.0)
+    with pytest.raises(InvalidInputError) as error:
+        summarize_student(
+            history(snapshots=(snap,)), as_of=datetime(1, 1, 10, tzinfo=UTC), run_id="r"
+        )
+    assert (error.value.field, error.value.value) == ("snapshots", snap.snapshot_date)
+
+
+def test_daily_snapshots_at_the_first_midnight_cover_the_first_instant() -> None:
+    """D21: the daily slot 0001-01-01T00:00 covers what happened in the day
+    before it, which reaches before year 1: an activity at the slot counts,
+    one after it does not."""
+    unit = assignment("a1", step("s1"), step("s2"), created_at=FIRST)
+    as_of = datetime(1, 2, 1, tzinfo=UTC)
+    state = ProgressState(student_id=STUDENT, structure=unit)
+    for i, (step_id, when) in enumerate(
+        [("s1", FIRST), ("s2", FIRST + timedelta(microseconds=1))]
+    ):
+        command = attempts_of(unit, [(step_id, 40.0, when)])[0]
+        command = attrs.evolve(command, attempt_id=f"t{i}")
+        state = fold(state, apply_command(command, state, as_of=as_of))
+    played = Played(
+        structure=unit,
+        assignment=state.assignment,
+        steps=dict(state.steps),
+        last_as_of=as_of,
+    )
+    h = history(played)
+    result = summarize_student(h, as_of=as_of, run_id="r")
+    snaps = daily_snapshots(h, result, slot=FIRST)
+    kinds = sorted((s.scope_type.value, s.scope_id) for s in snaps)
+    assert kinds == [("assignment", "a1"), ("step", "s1"), ("student", STUDENT)]

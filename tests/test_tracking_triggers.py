@@ -8,7 +8,7 @@ created at ``T0`` and due four weeks later; her teacher acts on it.
 from __future__ import annotations
 
 import pickle
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -19,6 +19,7 @@ from mlc_progress import (
     ArchiveAssignment,
     AssignmentProgressMilestone,
     AssignmentStatus,
+    AssignmentStructure,
     AuditEntry,
     Command,
     CompletionSource,
@@ -1111,3 +1112,137 @@ def test_a_subclassed_state_pickles_and_copies_as_itself() -> None:
         assert type(again) is _NotedState
         assert again == state
         assert again.note == "kept"
+
+
+# -- the calendar's edges (D2, D8, D9, D15) -------------------------------------------
+
+#: The last and first instants a datetime holds.
+LAST = datetime.max.replace(tzinfo=UTC)
+FIRST = datetime.min.replace(tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_SKEW = timedelta(minutes=5)
+
+
+def created(when: datetime, **more: Any) -> AssignmentStructure:
+    """Ada's one-step assignment (learn, target 80) created at ``when``,
+    without a due date unless ``more`` gives one."""
+    return attrs.evolve(
+        assignment(definition("learn", stage=Stage.LEARN), due_in_days=None),
+        created_at=when,
+        **more,
+    )
+
+
+#: December 9999: a clock within the skew of the calendar's last instant.
+LATE = created(datetime(9999, 12, 1, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        attempt("t1", "learn", 60, LAST),
+        start("c1", "learn", LAST),
+        override("o1", "learn", LAST),
+        review("v1", LAST),
+        free_play("r1", "learn", 90, datetime(9999, 11, 20, tzinfo=UTC), LAST),
+    ],
+    ids=["attempt", "start", "override", "review", "free-play"],
+)
+@pytest.mark.parametrize(
+    "clock", [LAST - _SKEW, LAST - _US, LAST], ids=["skew-before", "1us-before", "at"]
+)
+def test_a_clock_within_the_skew_of_9999_applies_commands(
+    command: Command, clock: datetime
+) -> None:
+    """D2: a time at most max_clock_skew after a clock near 9999-12-31 is
+    accepted, though clock + skew has no date."""
+    outcome = apply_command(command, fresh(LATE), as_of=clock)
+    assert outcome.applied
+    assert outcome.assignment is not None
+
+
+def test_the_skew_limit_near_9999_is_the_same_limit() -> None:
+    """D2: 1 microsecond past max_clock_skew ahead of a clock near 9999 is
+    refused, exactly at it is accepted."""
+    late = attempt("t1", "learn", 60, LAST)
+    assert apply_command(late, fresh(LATE), as_of=LAST - _SKEW).applied
+    with pytest.raises(InvalidInputError) as error:
+        apply_command(late, fresh(LATE), as_of=LAST - _SKEW - _US)
+    assert error.value.field == "attempted_at"
+    assert "D2" in error.value.rule
+
+
+def test_a_service_clock_within_the_skew_of_9999_applies_an_attempt() -> None:
+    """D2: ProgressService.apply with a clock near 9999-12-31 stores the
+    attempt instead of failing with a bare error."""
+    from mlc_progress._service import ProgressService
+    from mlc_progress.adapters import FixedClock, InMemoryCatalog, InMemoryStore
+
+    catalog = InMemoryCatalog()
+    catalog.add_assignment("org-1", LATE)
+    store = InMemoryStore()
+    service = ProgressService(store.unit_of_work, catalog, FixedClock(LAST - _US))
+    outcome = service.apply("org-1", attempt("t1", "learn", 90, LAST))
+    assert outcome.applied
+    stored = service.assignment("org-1", STUDENT, ASSIGNMENT)
+    assert stored is not None
+    assert stored.completion_percentage == 100.0
+
+
+@pytest.mark.parametrize(
+    ("available", "achieved", "accepted"),
+    [
+        (FIRST, FIRST, True),
+        (datetime(1, 1, 15, tzinfo=UTC), FIRST, True),
+        (datetime(1, 1, 15, tzinfo=UTC), datetime(1, 1, 15, tzinfo=UTC), True),
+        (FIRST, FIRST + _US, False),
+        (datetime(1, 1, 15, tzinfo=UTC), datetime(1, 1, 15, 0, 0, 0, 1, UTC), False),
+    ],
+    ids=[
+        "at-availability-on-day-one",
+        "two-weeks-before",
+        "at-availability",
+        "after-availability-on-day-one",
+        "after-availability",
+    ],
+)
+def test_a_free_play_window_reaching_before_year_one_is_checked(
+    available: datetime, achieved: datetime, accepted: bool
+) -> None:
+    """D9: achieved_at within the 30 days before availability, where those
+    days reach before 0001-01-01, is accepted; after availability refused."""
+    when = datetime(1, 2, 1, tzinfo=UTC)
+    command = free_play("r1", "learn", 90, achieved, when)
+    state = fresh(created(available))
+    if accepted:
+        outcome = apply_command(command, state, as_of=when)
+        assert changed(outcome)["learn"].completion_source is (
+            CompletionSource.FREE_PLAY_RECONCILED
+        )
+    else:
+        with pytest.raises(InvalidInputError) as error:
+            apply_command(command, state, as_of=when)
+        assert error.value.field == "achieved_at"
+        assert "D9" in error.value.rule
+
+
+def test_extending_a_window_that_ends_past_9999_is_refused_as_its_progress_is() -> None:
+    """D15: an assignment whose estimated window ends after 9999 has no due
+    date to extend: ExtendDueDate is refused naming estimated_duration, as
+    the assignment's progress and every other command are."""
+    from mlc_progress import assignment_progress
+
+    structure = created(
+        datetime(9999, 12, 1, tzinfo=UTC), estimated_duration=timedelta(days=60)
+    )
+    when = datetime(9999, 12, 2, tzinfo=UTC)
+    with pytest.raises(InvalidInputError) as progress:
+        assignment_progress(structure, [], student_id=STUDENT, as_of=when)
+    for command in (
+        extend("e1", datetime(9999, 12, 30, tzinfo=UTC), when),
+        attempt("t1", "learn", 60, when),
+    ):
+        with pytest.raises(InvalidInputError) as error:
+            apply_command(command, fresh(structure), as_of=when)
+        assert error.value.field == progress.value.field == "estimated_duration"
+        assert error.value.rule == progress.value.rule

@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 
 from . import _validate as v
+from ._assignment import _window_past_9999
 from ._enums import AssignmentStatus, PacingStatus, SnapshotTrigger, StepState
 from ._errors import InvalidInputError
 from ._events import Event, StudentAtRiskDetected
@@ -434,6 +435,17 @@ def _days_since(
     return int((as_of - reference) // _DAY)
 
 
+def _window_end(
+    structure: AssignmentStructure, progress: AssignmentProgress
+) -> datetime | None:
+    """The student's pacing window end (D8, D15); one past 9999 is refused
+    as the record path's assignment progress refuses it."""
+    try:
+        return structure.window_end(progress.due_at_override)
+    except OverflowError:
+        raise _window_past_9999(structure) from None
+
+
 def _pacing(
     active: list[AssignmentStanding], as_of: datetime, policy: Policy
 ) -> RiskFactor | None:
@@ -441,7 +453,7 @@ def _pacing(
     for a in active:
         expected = expected_percentage(
             created_at=a.structure.created_at,
-            window_end=a.structure.window_end(a.progress.due_at_override),
+            window_end=_window_end(a.structure, a.progress),
             as_of=as_of,
         )
         if expected is None:
@@ -563,7 +575,8 @@ def proposed_due_date(
     adjustment): the later of the current due date and ``as_of``, plus the
     behind share of the pacing window, rounded up to whole days (at least
     one). ``None`` without a window, or when that date would fall after
-    9999-12-31.
+    9999-12-31; a window itself ending after 9999-12-31 is an
+    :class:`InvalidInputError` (D15), as in :func:`assignment_progress`.
 
     >>> from datetime import datetime, UTC
     >>> s = AssignmentStructure(assignment_id="a", steps=(),
@@ -574,7 +587,7 @@ def proposed_due_date(
     ...                   as_of=datetime(2026, 1, 15, tzinfo=UTC)).day
     29
     """
-    end = structure.window_end(progress.due_at_override)
+    end = _window_end(structure, progress)
     if end is None:
         return None
     window_days = (end - structure.created_at) / _DAY

@@ -96,6 +96,7 @@ __all__ = [
     "weekly_rollup_snapshot",
 ]
 
+_NO_TIME = timedelta(0)
 _DAY = timedelta(days=1)
 _WEEK = timedelta(days=7)
 
@@ -455,6 +456,8 @@ class TrendPeriod(enum.StrEnum):
     QUARTER = "quarter"
 
 
+_FIRST_WEEK_RULE = "D21: its trend week, from Sunday, starts on or after 0001-01-07"
+
 _PERIOD_LENGTH: Mapping[TrendPeriod, relativedelta] = {
     TrendPeriod.WEEK: relativedelta(weeks=1),
     TrendPeriod.MONTH: relativedelta(months=1),
@@ -465,7 +468,8 @@ _PERIOD_LENGTH: Mapping[TrendPeriod, relativedelta] = {
 def period_start(moment: datetime, period: TrendPeriod) -> datetime:
     """Start of the calendar period holding ``moment`` (UTC). Weeks start on
     Sunday 00:00, the weekly rollup time of D21; quarters in January, April,
-    July and October.
+    July and October. A week that would start before year 1 (a moment before
+    Sunday 0001-01-07) is an :class:`InvalidInputError`.
 
     >>> from datetime import datetime, UTC
     >>> t = datetime(2026, 5, 14, 15, tzinfo=UTC)  # a Thursday
@@ -473,9 +477,16 @@ def period_start(moment: datetime, period: TrendPeriod) -> datetime:
     ['2026-05-10', '2026-05-01', '2026-04-01']
     """
     moment = utc_argument("moment", moment)
+    return _period_start(moment, period, "moment")
+
+
+def _period_start(moment: datetime, period: TrendPeriod, field: str) -> datetime:
     day = moment.date()
     if period is TrendPeriod.WEEK:
-        day -= timedelta(days=(day.weekday() + 1) % 7)
+        back = (day.weekday() + 1) % 7
+        if day.toordinal() <= back:
+            raise InvalidInputError(field, moment, _FIRST_WEEK_RULE)
+        day -= timedelta(days=back)
     elif period is TrendPeriod.MONTH:
         day = day.replace(day=1)
     else:
@@ -511,6 +522,9 @@ def trend_samples(
 ) -> tuple[TrendSample, ...]:
     """Per period and metric, the value of the latest student-scope snapshot.
 
+    A snapshot dated before Sunday 0001-01-07 has no trend week: an
+    :class:`InvalidInputError` (see :func:`period_start`).
+
     >>> trend_samples([], metrics=["mastery_score"])
     ()
     """
@@ -522,7 +536,7 @@ def trend_samples(
         if snap.scope_type is not ScopeType.STUDENT:
             continue
         for period in TrendPeriod:
-            key = (period, period_start(snap.snapshot_date, period))
+            key = (period, _period_start(snap.snapshot_date, period, "snapshots"))
             found = latest.get(key)
             if found is None or (snap.snapshot_date, snap.snapshot_id) > found[:2]:
                 latest[key] = (snap.snapshot_date, snap.snapshot_id, snap)
@@ -725,7 +739,11 @@ def summarize_student(
         )
         if active
         else None,
-        trends=trend_samples(history.snapshots, metrics=policy.rollups.trend_metrics),
+        # Q147: the snapshots of the history as of its time.
+        trends=trend_samples(
+            (s for s in history.snapshots if s.snapshot_date <= as_of),
+            metrics=policy.rollups.trend_metrics,
+        ),
     )
 
 
@@ -842,10 +860,11 @@ def daily_snapshots(
             "result", result.student_id, f"the result of {history.student_id!r}"
         )
     base = f"scheduled/daily/{_slot_text(slot)}/{history.student_id}"
-    day_start = slot - _DAY
 
     def in_day(t: datetime | None) -> bool:
-        return t is not None and day_start < t <= slot
+        # (slot - 1 day, slot], by difference: at 0001-01-01 the day before
+        # the slot has no start date, and needs none.
+        return t is not None and _NO_TIME <= slot - t < _DAY
 
     out = [
         student_snapshot(
@@ -1111,7 +1130,9 @@ class _Tally:
         if last is not None:
             self.started_students += 1
             self.sum_mastery_started += s.overall_mastery_score
-            if r.as_of - self.active_window < last <= r.as_of:
+            # (as_of - window, as_of], by difference: near year 1 the
+            # window's start has no date, and needs none.
+            if _NO_TIME <= r.as_of - last < self.active_window:
                 self.active_students += 1
         self.active_assignments += s.active_assignments
         self.completed_assignments += s.completed_assignments
@@ -1279,16 +1300,24 @@ class OrganizationDashboardAccumulator:
         self._tally = _Tally(policy)
         self._classes: dict[str, ClassSummaryAccumulator] = {}
         self._trends: dict[tuple[str, TrendPeriod, datetime], list[float]] = {}
+        # Each trend period's end, worked out once per period.
+        self._ends: dict[tuple[TrendPeriod, datetime], datetime] = {}
 
     def add(self, result: StudentResult) -> None:
         """Fold one student; :class:`InvalidInputError` for another
-        organization's student (D19)."""
+        organization's student (D19) or a trend period ending after 9999
+        (nothing is folded then)."""
         if result.organization_id != self.organization_id:
             raise InvalidInputError(
                 "organization_id",
                 result.organization_id,
                 f"D19: a student of organization {self.organization_id!r}",
             )
+        ends = self._ends
+        for i, sample in enumerate(result.trends):
+            key = (sample.period, sample.period_start)
+            if key not in ends:
+                ends[key] = _period_end(f"trends[{i}]", *key)
         self._tally.add(result)
         for class_id in dict.fromkeys(result.class_ids):
             acc = self._classes.get(class_id)
@@ -1315,7 +1344,7 @@ class OrganizationDashboardAccumulator:
                 TrendPoint(
                     period=period,
                     period_start=start,
-                    period_end=start + _PERIOD_LENGTH[period],
+                    period_end=self._ends[period, start],
                     metric=metric,
                     students=int(row[0]),
                     mean=row[1] / row[0],
@@ -1323,6 +1352,17 @@ class OrganizationDashboardAccumulator:
                 for (metric, period, start), row in sorted(self._trends.items())
             ),
         )
+
+
+def _period_end(field: str, period: TrendPeriod, start: datetime) -> datetime:
+    """The end of the trend period from ``start``; one ending after
+    9999-12-31 has no date (an :class:`InvalidInputError`)."""
+    try:
+        return start + _PERIOD_LENGTH[period]
+    except (OverflowError, ValueError):  # dateutil: ValueError past year 9999
+        raise InvalidInputError(
+            field, start, f"Q146: a trend {period.value} ends before year 10000"
+        ) from None
 
 
 def class_summary(

@@ -25,7 +25,7 @@ from typing import Any
 import attrs
 
 from . import _validate as v
-from ._assignment import checked_assignment_progress, layout
+from ._assignment import _window_past_9999, checked_assignment_progress, layout
 from ._commands import (
     AdjustTarget,
     ArchiveAssignment,
@@ -97,6 +97,7 @@ _SEQUENCE_MILESTONES = (
 CONSISTENCY_DIGITS = 9
 
 _ONE_MS = timedelta(milliseconds=1)
+_NO_TIME = timedelta(0)
 
 _COMPLETE = StepState.COMPLETE
 _LOCKED = StepState.LOCKED
@@ -576,7 +577,9 @@ class _Transition:
         )
 
     def check_skew(self, field: str, when: datetime) -> None:
-        if when > self.as_of + self.policy.max_clock_skew:
+        """D2: ``when`` is at most ``max_clock_skew`` after ``as_of``; the
+        difference is compared, so a clock near 9999 needs no later date."""
+        if when - self.as_of > self.policy.max_clock_skew:
             raise InvalidInputError(
                 field,
                 when,
@@ -726,7 +729,12 @@ class _Transition:
         self.put(updated)
 
     def extend_due_date(self, command: ExtendDueDate) -> None:
-        current = self.structure.window_end(self.due_at_override)
+        """D8: a due date after the current end; an estimated end past 9999
+        has no date (D15), as for every figure of the assignment."""
+        try:
+            current = self.structure.window_end(self.due_at_override)
+        except OverflowError:
+            raise _window_past_9999(self.structure) from None
         if command.due_at <= self.structure.created_at or (
             current is not None and command.due_at <= current
         ):
@@ -754,8 +762,10 @@ class _Transition:
             )
         step = self.step(command.step_id)
         reference = step.available_at or command.issued_at
-        window_start = reference - self.policy.free_play_window
-        if not (window_start <= command.achieved_at <= reference):
+        # The difference is compared: a window reaching before year 1 has
+        # no start date, and needs none.
+        before = reference - command.achieved_at
+        if not (_NO_TIME <= before <= self.policy.free_play_window):
             raise InvalidInputError(
                 "achieved_at",
                 command.achieved_at,
