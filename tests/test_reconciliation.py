@@ -4,17 +4,22 @@ change (rules 1-6) and when content is deprecated (rules 1-5)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import attrs
 import jsonschema  # type: ignore[import-untyped]  # no stubs in the dev deps
 import pytest
 
 from mlc_progress import (
+    AdjustTarget,
+    ArchiveAssignment,
     AssignmentProgressMilestone,
     AssignmentStatus,
     AssignmentStructure,
+    Attempt,
     CompletionSource,
     Destination,
+    ExtendDueDate,
     InvalidInputError,
     ProgressReconciled,
     ProgressSnapshot,
@@ -48,6 +53,7 @@ from mlc_progress._tracking import ProgressState, apply_command, initial_step_pr
 from .test_reconciliation_support import (
     ASSIGNMENT,
     STUDENT,
+    T0,
     TEACHER,
     at,
     attempt,
@@ -514,6 +520,293 @@ def test_rollback_refuses_a_foreign_or_wrong_snapshot(problem: str) -> None:
         snapshot = attrs.evolve(snapshot, state_snapshot={"kind": "milestone"})
     with pytest.raises(InvalidInputError):
         rollback_migration(snapshot, outcome.state, rollback_id="r1", as_of=at(days=6))
+
+
+# Rollback after progress made since the change (Q67) -------------------------
+
+V2_RENAMED = structure(
+    definition("s1", "pizza", stage=Stage.LEARN),
+    definition("cake-v2", "cake"),
+    definition("s3", "check", stage=Stage.QUIZ),
+    version=2,
+)
+
+
+def roll_back(
+    outcome: ReconciliationOutcome, current: ProgressState, days: float = 8
+) -> ReconciliationOutcome:
+    snapshot = outcome.audit_snapshot
+    assert snapshot is not None
+    stored = from_json(to_json(snapshot), ProgressSnapshot)
+    return rollback_migration(stored, current, rollback_id="r1", as_of=at(days=days))
+
+
+def teacher(command: type[Any], command_id: str, days: float, **more: Any) -> Any:
+    return command(
+        command_id=command_id,
+        actor_id=TEACHER,
+        reason="iep",
+        student_id=STUDENT,
+        assignment_id=ASSIGNMENT,
+        issued_at=at(days=days),
+        **more,
+    )
+
+
+def test_rollback_takes_back_progress_made_on_a_renamed_step() -> None:
+    """Q67, D7: attempts made on the step a migration renamed come back to
+    the old id with the completion they earned; the next step unlocks and
+    the records pass the checker."""
+    outcome = migrate(V2_RENAMED)
+    assert outcome.step_mapping["cake-v2"] == "s2"
+    after = replay(
+        [attempt("t3", "cake-v2", 95, at(days=6))],
+        V2_RENAMED,
+        state=outcome.state,
+        as_of=at(days=6),
+    )
+    back = roll_back(outcome, after)
+    s2 = back.state.steps["s2"]
+    assert (s2.attempt_count, s2.best_score, s2.state) == (2, 95, StepState.COMPLETE)
+    assert s2.completed_at == at(days=6)
+    assert back.state.steps["s3"].state is StepState.AVAILABLE
+    assert back.state.steps["s1"] == started().steps["s1"]
+    assert back.assignment is not None
+    assert back.assignment.completion_percentage == pytest.approx(200 / 3)
+    assert back.state.steps["cake-v2"] == after.steps["cake-v2"]  # nothing deleted
+    raw_assignment, raw_steps = raw_records(back.state)
+    assert check_assignment(raw_assignment, V1, raw_steps, student_id=STUDENT) == ()
+    pre_rollback = back.audit_snapshot
+    assert pre_rollback is not None
+    assert pre_rollback.state_snapshot["carried"] == {"s2": "cake-v2"}
+
+
+def test_rollback_of_an_untouched_renamed_step_restores_the_old_record() -> None:
+    """Q67: a renamed step nobody played since comes back exactly, even when
+    the migration completed it by a lower target (undone by the rollback)."""
+    v2 = attrs.evolve(
+        V2_RENAMED,
+        steps=(V2_RENAMED.steps[0], definition("cake-v2", "cake", target=45)),
+    )
+    outcome = migrate(v2)
+    assert outcome.state.steps["cake-v2"].state is StepState.COMPLETE
+    back = roll_back(outcome, outcome.state)
+    assert back.state.steps["s2"] == started().steps["s2"]
+    assert back.state.assignment == started().assignment
+
+
+def test_rolling_back_the_rollback_keeps_play_on_the_restored_step() -> None:
+    """Q67 both ways: after a rollback, play on the restored step comes back
+    to the renamed step when the rollback itself is undone."""
+    outcome = migrate(V2_RENAMED)
+    back = roll_back(outcome, outcome.state, days=6)
+    assert back.state.steps["s2"] == started().steps["s2"]
+    later = replay(
+        [attempt("t3", "s2", 95, at(days=7))], V1, state=back.state, as_of=at(days=7)
+    )
+    again = roll_back(back, later, days=8)
+    assert again.state.structure == V2_RENAMED
+    moved = again.state.steps["cake-v2"]
+    assert (moved.attempt_count, moved.state) == (2, StepState.COMPLETE)
+
+
+@pytest.mark.parametrize("target", [45, 95])
+def test_rollback_keeps_a_target_a_teacher_set_after_the_migration(
+    target: float,
+) -> None:
+    """D8, Q67: a target adjusted after the migration stays, and so does the
+    completion a lowered one gave (D7) although no attempt was made."""
+    outcome = migrate(structure(*V1.steps, definition("s4", "pie"), version=2))
+    after = replay(
+        [teacher(AdjustTarget, "c1", 6, step_id="s2", target_score=target)],
+        outcome.state.structure,
+        state=outcome.state,
+        as_of=at(days=6),
+    )
+    back = roll_back(outcome, after)
+    s2 = back.state.steps["s2"]
+    assert s2.target_score == target
+    assert s2.state is (StepState.COMPLETE if target < 50 else StepState.IN_PROGRESS)
+    assert s2 == after.steps["s2"]
+
+
+def test_rollback_keeps_a_due_date_extended_or_an_archive_after_the_migration() -> None:
+    """D8, D14, Q67: a teacher's extension and an archive made after the
+    migration stay; the figures are recomputed with them."""
+    outcome = migrate(structure(*V1.steps, definition("s4", "pie"), version=2))
+    after = replay(
+        [
+            teacher(ExtendDueDate, "c1", 6, due_at=at(days=40)),
+            teacher(ArchiveAssignment, "c2", 6.5),
+        ],
+        outcome.state.structure,
+        state=outcome.state,
+        as_of=at(days=7),
+    )
+    back = roll_back(outcome, after)
+    assert back.assignment is not None
+    assert back.assignment.due_at_override == at(days=40)
+    assert back.assignment.status is AssignmentStatus.ARCHIVED
+    assert {k: back.state.steps[k] for k in started().steps} == started().steps
+
+
+def sequence_case() -> tuple[ProgressState, SequenceStructure]:
+    seq = SequenceStructure(sequence_id="seq", assignment_ids=(ASSIGNMENT, "a2"))
+    state = ProgressState(student_id=STUDENT, structure=V1, sequence_structure=seq)
+    return replay(started_commands(), V1, state=state, as_of=at(days=3)), seq
+
+
+def started_commands() -> list[Attempt]:
+    return [attempt("t1", "s1", 90, at(days=1)), attempt("t2", "s2", 50, at(days=2))]
+
+
+def test_rollback_keeps_the_sequence_count_of_an_assignment_completed_since() -> None:
+    """D16, Q67: completing the assignment after the migration counts it in
+    the sequence; the rollback keeps the completed steps and the count."""
+    state, _ = sequence_case()
+    v2 = structure(*V1.steps[:2], version=2)  # the quiz is removed
+    outcome = migrate(v2, state)
+    after = replay(
+        [attempt("t3", "s2", 95, at(days=6))], v2, state=outcome.state, as_of=at(days=6)
+    )
+    assert after.sequence is not None
+    assert after.sequence.assignments_completed == 1
+    back = roll_back(outcome, after)
+    assert back.assignment is not None
+    assert back.assignment.status is AssignmentStatus.IN_PROGRESS  # quiz is back
+    assert back.state.sequence is not None
+    assert back.state.sequence.assignments_completed == 0
+    # Completing v1 again counts the assignment once.
+    done = replay(
+        [attempt("t4", "s3", 99, at(days=9))], V1, state=back.state, as_of=at(days=9)
+    )
+    assert done.sequence is not None
+    assert done.sequence.assignments_completed == 1
+    # And when the kept steps complete v1, the count stays.
+    v2_more = structure(*V1.steps, definition("s4", "pie"), version=2)
+    moved = migrate(v2_more, state)
+    finished = replay(
+        [
+            attempt("t3", "s2", 95, at(days=6)),
+            attempt("t4", "s3", 95, at(days=6.1)),
+            attempt("t5", "s4", 95, at(days=6.2)),
+        ],
+        v2_more,
+        state=moved.state,
+        as_of=at(days=7),
+    )
+    back = roll_back(moved, finished)
+    assert back.assignment is not None
+    assert back.assignment.status is AssignmentStatus.COMPLETE
+    assert_sequence_moved_by_this_assignment(back, finished)
+
+
+def assert_sequence_moved_by_this_assignment(
+    back: ReconciliationOutcome, current: ProgressState
+) -> None:
+    """The rollback's sequence is ``current``'s, this assignment's share of
+    mastery moved by the rollback's change of figures (Q66)."""
+    was, now = current.sequence, back.state.sequence
+    assert was is not None
+    assert now is not None
+    assert current.assignment is not None
+    assert back.assignment is not None
+    assert (now.assignments_completed, now.current_assignment_id) == (
+        was.assignments_completed,
+        was.current_assignment_id,
+    )
+    share = (back.assignment.mastery_score - current.assignment.mastery_score) / 2
+    assert now.overall_mastery_score == pytest.approx(was.overall_mastery_score + share)
+
+
+def test_rollback_keeps_sequence_progress_made_in_another_assignment() -> None:
+    """D16, Q67: the sequence record is shared; what the student completed in
+    another assignment after the migration stays counted."""
+    state, seq = sequence_case()
+    v2 = structure(*V1.steps, definition("s4", "pie"), version=2)
+    outcome = migrate(v2, state)
+    a2 = AssignmentStructure(
+        assignment_id="a2",
+        created_at=T0,
+        steps=(definition("x1", "maze"),),
+    )
+    other = ProgressState(
+        student_id=STUDENT,
+        structure=a2,
+        sequence_structure=seq,
+        sequence=outcome.state.sequence,
+    )
+    done = Attempt(
+        attempt_id="u1",
+        student_id=STUDENT,
+        assignment_id="a2",
+        step_id="x1",
+        score=95,
+        attempted_at=at(days=6),
+        duration_ms=60_000,
+        session_id="k1",
+    )
+    other = other.after(apply_command(done, other, as_of=at(days=6)))
+    assert other.sequence is not None
+    assert other.sequence.assignments_completed == 1
+    current = attrs.evolve(outcome.state, sequence=other.sequence)
+    back = roll_back(outcome, current)
+    assert_sequence_moved_by_this_assignment(back, current)
+    assert {k: back.state.steps[k] for k in state.steps} == state.steps
+
+
+def test_a_snapshot_stored_before_the_change_record_rolls_back_as_before() -> None:
+    """Q67: a pre-change snapshot without ``step_mapping`` and ``after`` (kept
+    since this fix) still restores exactly; a renamed step's later play is
+    then not found (its record stays stored under the new id)."""
+    outcome = migrate(V2_RENAMED)
+    snapshot = outcome.audit_snapshot
+    assert snapshot is not None
+    data = {
+        k: x
+        for k, x in snapshot.state_snapshot.items()
+        if k not in ("step_mapping", "after")
+    }
+    old_style = attrs.evolve(snapshot, state_snapshot=data)
+    back = rollback_migration(
+        old_style, outcome.state, rollback_id="r1", as_of=at(days=6)
+    )
+    assert {k: back.state.steps[k] for k in started().steps} == started().steps
+    after = replay(
+        [attempt("t3", "cake-v2", 95, at(days=6))],
+        V2_RENAMED,
+        state=outcome.state,
+        as_of=at(days=6),
+    )
+    back = rollback_migration(old_style, after, rollback_id="r1", as_of=at(days=7))
+    assert back.state.steps["s2"] == started().steps["s2"]
+    assert back.state.steps["cake-v2"] == after.steps["cake-v2"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "field"),
+    [
+        ("step_mapping", [["cake-v2", "s2"]], "state_snapshot.step_mapping"),
+        ("after", {"steps": []}, "state_snapshot.after"),
+        (
+            "after",
+            {"steps": {"s1": {"target_score": "80", "complete": True}}},
+            "state_snapshot.after.steps['s1']",
+        ),
+    ],
+)
+def test_rollback_refuses_a_malformed_change_record(
+    key: str, value: Any, field: str
+) -> None:
+    """A stored snapshot whose change record is corrupt raises
+    InvalidInputError naming the field, and restores nothing (D18)."""
+    outcome = migrate(V2_RENAMED)
+    snapshot = outcome.audit_snapshot
+    assert snapshot is not None
+    bad = attrs.evolve(snapshot, state_snapshot={**snapshot.state_snapshot, key: value})
+    with pytest.raises(InvalidInputError) as error:
+        rollback_migration(bad, outcome.state, rollback_id="r1", as_of=at(days=6))
+    assert error.value.field == field
 
 
 # Outcomes as data -----------------------------------------------------------

@@ -1,13 +1,26 @@
 """Laws of migration (spec: When Assignments Change): it never un-completes
 a step, never raises completion above 100, is idempotent, and a rollback
-undoes it exactly."""
+undoes it exactly, never losing progress made after the change."""
 
 from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlc_progress import StepState
+from mlc_progress import (
+    AdjustTarget,
+    ArchiveAssignment,
+    AssignmentStatus,
+    Command,
+    ExtendDueDate,
+    ProgressError,
+    StartStep,
+    StepProgress,
+    StepState,
+)
 from mlc_progress._inconsistency import check_assignment
 from mlc_progress._reconciliation import (
     ReconciliationOutcome,
@@ -16,13 +29,17 @@ from mlc_progress._reconciliation import (
     reconcile_content_change,
     rollback_migration,
 )
-from mlc_progress._tracking import ProgressState, initial_step_progress
+from mlc_progress._tracking import ProgressState, apply_command, initial_step_progress
 
 from .test_reconciliation_support import (
     AS_OF,
+    ASSIGNMENT,
     STUDENT,
+    TEACHER,
+    attempt,
     new_versions,
     old_states,
+    override,
     raw_records,
 )
 
@@ -133,6 +150,151 @@ def test_migration_then_rollback_is_the_identity(
             assert record == initial_step_progress(
                 before.structure, step_id, student_id=STUDENT
             )
+
+
+LATER = AS_OF + timedelta(days=1)
+
+
+_ACTIONS = ("attempt", "attempt", "start", "override", "target", "extend", "archive")
+
+
+@st.composite
+def progress_since(draw: st.DrawFn, on: ProgressState) -> ProgressState:
+    """``on`` after what a student and a teacher did since: attempts, starts,
+    overrides, adjusted targets, an extended due date, an archive. Commands
+    the core refuses are left out, as a service would refuse them."""
+    step_ids = [d.step_id for d in on.structure.steps]
+    state = on
+    for n in range(draw(st.integers(min_value=0, max_value=6))):
+        when = AS_OF + timedelta(minutes=n + 1)
+        kind = draw(st.sampled_from(_ACTIONS if step_ids else _ACTIONS[-2:]))
+        step_id = draw(st.sampled_from(step_ids)) if step_ids else ""
+        command: Command
+        if kind == "attempt":
+            score = draw(st.integers(min_value=0, max_value=100))
+            command = attempt(f"late-{n}", step_id, float(score), when)
+        elif kind == "start":
+            command = StartStep(
+                command_id=f"start-{n}",
+                student_id=STUDENT,
+                assignment_id=ASSIGNMENT,
+                step_id=step_id,
+                started_at=when,
+                session_id="k1",
+            )
+        elif kind == "override":
+            command = override(f"o-{n}", step_id, when)
+        else:
+            person: dict[str, Any] = {
+                "command_id": f"c-{n}",
+                "actor_id": TEACHER,
+                "reason": "iep",
+                "student_id": STUDENT,
+                "assignment_id": ASSIGNMENT,
+                "issued_at": when,
+            }
+            if kind == "target":
+                target = draw(st.integers(min_value=1, max_value=100))
+                command = AdjustTarget(
+                    step_id=step_id, target_score=float(target), **person
+                )
+            elif kind == "extend":
+                command = ExtendDueDate(due_at=when + timedelta(days=9000), **person)
+            else:
+                command = ArchiveAssignment(**person)
+        try:
+            state = state.after(apply_command(command, state, as_of=LATER))
+        except ProgressError:
+            continue
+    return state
+
+
+def assert_nothing_lost(
+    change: ReconciliationOutcome,
+    current: ProgressState,
+    back: ReconciliationOutcome,
+) -> None:
+    """Every step of the restored structure holds what was done since
+    ``change`` on it, or on the step the change moved it to: its attempts,
+    a completion, a teacher's target; so do the due date and an archive."""
+    then = change.state
+    moved_to = {old: new for new, old in change.step_mapping.items()}
+    for d in back.state.structure.steps:
+        step_id = moved_to.get(d.step_id, d.step_id)
+        now = current.steps.get(step_id)
+        if now is None or step_id not in {x.step_id for x in then.structure.steps}:
+            continue
+        left: StepProgress = then.steps.get(step_id) or initial_step_progress(
+            then.structure, step_id, student_id=STUDENT
+        )
+        got = back.state.steps.get(d.step_id) or initial_step_progress(
+            back.state.structure, d.step_id, student_id=STUDENT
+        )
+        if now.attempt_count > left.attempt_count:
+            assert (got.attempt_count, got.best_score, got.latest_score) == (
+                now.attempt_count,
+                now.best_score,
+                now.latest_score,
+            )
+        if now.state is StepState.COMPLETE and left.state is not StepState.COMPLETE:
+            assert got.state is StepState.COMPLETE
+            assert (got.completed_at, got.completion_source) == (
+                now.completed_at,
+                now.completion_source,
+            )
+        if now.target_score != left.target_score:
+            assert got.target_score == now.target_score
+    assert current.assignment is not None
+    assert back.state.assignment is not None
+    assert back.state.assignment.due_at_override == current.assignment.due_at_override
+    if current.assignment.status is AssignmentStatus.ARCHIVED:
+        assert back.state.assignment.status is AssignmentStatus.ARCHIVED
+    raw_assignment, raw_steps = raw_records(back.state)
+    assert (
+        check_assignment(
+            raw_assignment, back.state.structure, raw_steps, student_id=STUDENT
+        )
+        == ()
+    )
+
+
+@given(migrations(), st.data())
+def test_a_rollback_never_loses_progress_made_after_the_migration(
+    case: tuple[ProgressState, ReconciliationOutcome], data: st.DataObject
+) -> None:
+    """Q67, D7, D8: attempts, completions and a teacher's targets, due date
+    and archive made after a migration survive its rollback, renamed steps
+    included; the records stay consistent (D18)."""
+    _, outcome = case
+    if not outcome.applied:
+        return
+    current = data.draw(progress_since(outcome.state))
+    snapshot = outcome.audit_snapshot
+    assert snapshot is not None
+    back = rollback_migration(snapshot, current, rollback_id="r1", as_of=LATER)
+    assert_nothing_lost(outcome, current, back)
+
+
+@given(migrations(), st.data())
+def test_undoing_a_rollback_never_loses_progress_made_after_it(
+    case: tuple[ProgressState, ReconciliationOutcome], data: st.DataObject
+) -> None:
+    """Q67 for the rollback's own snapshot: rolling the rollback back keeps
+    what was done on the restored structure in between."""
+    _, outcome = case
+    if not outcome.applied:
+        return
+    snapshot = outcome.audit_snapshot
+    assert snapshot is not None
+    back = rollback_migration(snapshot, outcome.state, rollback_id="r1", as_of=AS_OF)
+    if not back.applied:
+        return
+    current = data.draw(progress_since(back.state))
+    undone = back.audit_snapshot
+    assert undone is not None
+    again = rollback_migration(undone, current, rollback_id="r2", as_of=LATER)
+    assert again.state.structure == outcome.state.structure
+    assert_nothing_lost(back, current, again)
 
 
 @given(old_states(), st.data())

@@ -20,6 +20,7 @@ from mlc_progress import (
     AssignmentStructure,
     Attempt,
     CompletionSource,
+    ExtendDueDate,
     InvalidInputError,
     NotFoundError,
     ProgressState,
@@ -33,6 +34,7 @@ from mlc_progress import (
 )
 from mlc_progress._audit import audit_organization
 from mlc_progress._corruption import CorruptRecordError
+from mlc_progress._permissions import Actor, Role
 from mlc_progress._ports import ReconciliationStore, ReconciliationUnitOfWork
 from mlc_progress._reconciliation import migrate_progress
 from mlc_progress._reconciliation_commands import (
@@ -424,6 +426,56 @@ def test_a_rollback_keeps_what_the_student_did_after_the_change(env: Env) -> Non
     assert report.findings == ()
 
 
+def test_a_rollback_keeps_the_sequence_and_the_teachers_due_date_since(
+    env: Env,
+) -> None:
+    """D8, D16, Q67 through the service: after the migration Ada completes
+    the sequence's other assignment, finishes the renamed cake step and gets
+    an extension; the rollback stores a sequence record that still counts
+    a2, keeps the due date and takes the cake play back to ``play``."""
+    a2 = AssignmentStructure(
+        assignment_id="a2",
+        created_at=T0,
+        sequence_id="q1",
+        steps=(step("maze", "maze", Stage.PLAY),),
+    )
+    env.catalog.add_assignment(ORG, a2)
+    env.service().migrate(ORG, V2, migration_id="m1")
+    env.tracking.apply(
+        ORG, attrs.evolve(play("u1", "ada", "maze", 95, day(5)), assignment_id="a2")
+    )
+    env.tracking.apply(ORG, play("t9", "ada", "cake-v2", 92, day(5)))
+    admin = Actor(actor_id=ACTOR, role=Role.SYSTEM_ADMIN, organization_id=ORG)
+    extend = ExtendDueDate(
+        command_id="x1",
+        actor_id=ACTOR,
+        reason="ill",
+        student_id="ada",
+        assignment_id="a1",
+        due_at=day(40),
+        issued_at=day(5),
+    )
+    env.tracking.apply(ORG, extend, actor=admin)
+    counted = env.state("ada", V2).sequence
+    assert counted is not None
+    assert counted.assignments_completed == 1
+    env.clock.advance(timedelta(days=1))
+    env.service().rollback(ORG, "a1", change_id="m1", rollback_id="undo-m1")
+    ada = env.state("ada")
+    assert ada.sequence is not None
+    assert ada.sequence.assignments_completed == 1
+    assert ada.assignment is not None
+    assert ada.assignment.due_at_override == day(40)
+    assert (ada.steps["play"].attempt_count, ada.steps["play"].state) == (
+        2,
+        StepState.COMPLETE,
+    )
+    report = audit_organization(
+        env.store, env.catalog, ORG, as_of=env.clock.now(), repair=False
+    )
+    assert report.findings == ()
+
+
 def test_a_rollback_of_an_unknown_change_is_not_found(env: Env) -> None:
     """Rolling back a change the assignment never had raises NotFoundError."""
     with pytest.raises(NotFoundError):
@@ -646,7 +698,8 @@ def test_a_student_with_a_corrupt_row_is_left_for_repair(sqlite_env: Env) -> Non
 def test_records_carried_to_a_new_step_id_agree_with_the_log(env: Env) -> None:
     """After a migration renames a step, its carried record still agrees with
     the attempt log (kept under the old id): the audit finds nothing, before
-    and after more play, a rollback and play on the restored step."""
+    and after more play, a rollback that takes the played record back to the
+    old id (Q67) and play on the restored step."""
 
     def audit() -> int:
         return audit_organization(
@@ -660,8 +713,10 @@ def test_records_carried_to_a_new_step_id_agree_with_the_log(env: Env) -> None:
     assert audit() == 0
     env.clock.set(day(6))
     env.service().rollback(ORG, "a1", change_id="m1", rollback_id="r1")
+    assert env.state("ada").steps["play"].attempt_count == 2  # t2 and t5
+    assert audit() == 0
     env.tracking.apply(ORG, play("t6", "ada", "play", 90, day(6)))
-    assert env.state("ada").steps["play"].attempt_count == 2
+    assert env.state("ada").steps["play"].attempt_count == 3
     assert audit() == 0
 
 

@@ -325,6 +325,105 @@ def test_step_snapshots_of_records_carry_their_assignment() -> None:
     )
 
 
+def stored_aggregate(state: dict[str, Any]) -> ProgressSnapshot:
+    """A stored aggregate of a1 whose state is ``state`` (maybe corrupt)."""
+    return ProgressSnapshot(
+        snapshot_id="agg",
+        snapshot_date=NOW - timedelta(days=150),
+        student_id="ada",
+        scope_type=ASSIGNMENT,
+        scope_id="a1",
+        state_snapshot={"kind": STEP_AGGREGATE, **state},
+        metrics_snapshot={
+            "completion_percentage": 0,
+            "mastery_score": 0,
+            "time_on_task_ms": 0,
+        },
+        trigger=SCHEDULED,
+        notes=STEP_AGGREGATE,
+    )
+
+
+GOOD_ENTRY = {"snapshot_id": "x0", "metrics": {"completion_percentage": 100.0}}
+
+
+@pytest.mark.parametrize(
+    ("state", "field"),
+    [
+        ({"steps": [["s1", 1]]}, "state_snapshot.steps"),
+        ({"steps": {"s1": ["x0"]}}, "state_snapshot.steps['s1']"),
+        ({"steps": {"s1": {"snapshot_id": "x0"}}}, "state_snapshot.steps['s1']"),
+        (
+            {"steps": {"s1": {"metrics": {"mastery_score": "high"}}}},
+            "state_snapshot.steps['s1']",
+        ),
+        (
+            {"steps": {"s1": {"metrics": {"mastery_score": float("nan")}}}},
+            "state_snapshot.steps['s1']",
+        ),
+        (
+            {"steps": {"s1": GOOD_ENTRY}, "snapshot_count": "many"},
+            "state_snapshot.snapshot_count",
+        ),
+        (
+            {"steps": {"s1": GOOD_ENTRY}, "snapshot_count": -1},
+            "state_snapshot.snapshot_count",
+        ),
+        (
+            {"steps": {"s1": GOOD_ENTRY}, "snapshot_count": 2.5},
+            "state_snapshot.snapshot_count",
+        ),
+        (
+            {"steps": {"s1": GOOD_ENTRY}, "snapshot_count": True},
+            "state_snapshot.snapshot_count",
+        ),
+    ],
+)
+def test_folding_a_corrupt_stored_aggregate_is_a_typed_error(
+    state: dict[str, Any], field: str
+) -> None:
+    """A stored aggregate whose steps are not entries with numeric metrics, or
+    whose count is not a whole number >= 0, gives an InvalidInputError naming
+    the field (D18), not a bare built-in error."""
+    sources = [stored_aggregate(state), snap("x1", STEP, NOW - timedelta(days=120))]
+    plan = plan_retention(sources, now=NOW)
+    (group,) = plan.fold
+    assert "agg" in group.snapshot_ids
+    with pytest.raises(InvalidInputError) as error:
+        fold_snapshots(group, sources)
+    assert error.value.field == field
+
+
+def test_a_well_formed_stored_aggregate_folds_with_its_count() -> None:
+    """The checks pass what fold_snapshots itself stores: entries and count."""
+    sources = [
+        stored_aggregate({"steps": {"s1": GOOD_ENTRY}, "snapshot_count": 4}),
+        snap("x1", STEP, NOW - timedelta(days=120), scope_id="s2"),
+    ]
+    (group,) = plan_retention(sources, now=NOW).fold
+    merged = fold_snapshots(group, sources)
+    assert merged.metrics_snapshot["snapshot_count"] == 5
+    assert merged.metrics_snapshot["completion_percentage"] == 50.0
+
+
+def test_folding_huge_metrics_gives_the_clamped_mean_or_a_typed_error() -> None:
+    """Step metrics whose sum passes float's range still average (clamped to
+    100); an integer past float's range is refused by name, never an
+    OverflowError."""
+    old = NOW - timedelta(days=120)
+    huge = [
+        snap("x1", STEP, old, scope_id="s1", completion=1e308),
+        snap("x2", STEP, old, scope_id="s2", completion=1e308),
+    ]
+    (group,) = plan_retention(huge, now=NOW).fold
+    assert fold_snapshots(group, huge).metrics_snapshot["completion_percentage"] == 100
+    past = [snap("x3", STEP, old, time_ms=10**400)]
+    (group,) = plan_retention(past, now=NOW).fold
+    with pytest.raises(InvalidInputError) as error:
+        fold_snapshots(group, past)
+    assert error.value.field == "metrics_snapshot.time_on_task_ms"
+
+
 # -- laws -------------------------------------------------------------------------------
 
 DATES = st.integers(0, 6 * 366 * 24).map(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple, TypeGuard
 
 import attrs
 
@@ -95,7 +95,8 @@ class ReconciliationOutcome:
     ``steps`` are the step records to store (changed or new), ``assignment``
     and ``sequence`` the new records, ``snapshots`` the pre-change audit
     snapshot first, then any milestone snapshots. ``step_mapping`` maps each
-    step of the new structure to the old step whose record it carries.
+    step of the new structure to the old step whose record it carries (for a
+    rollback, each restored step to the step the change had moved it to).
     ``audit`` holds the audit entry of a change a person made (D19).
     ``applied`` is ``False`` when there was nothing to do; then nothing is to
     be stored and there are no events.
@@ -333,8 +334,12 @@ def _audit_snapshot(
     measured: AssignmentProgress,
     snapshot_id: str,
     as_of: datetime,
+    change: Mapping[str, Any],
 ) -> ProgressSnapshot:
-    """Everything needed to restore ``state`` exactly (rule 6).
+    """Everything needed to restore ``state`` exactly (rule 6), and ``change``:
+    what the change made of it (``step_mapping``, ``after``, maybe
+    ``carried``), so a rollback tells progress made since from the change's
+    own work (Q67).
 
     Trigger ``manual``: the change is an explicit action, not a schedule, a
     milestone or an intervention; ``notes`` say which change it preceded.
@@ -359,11 +364,40 @@ def _audit_snapshot(
             if sequence_structure is None
             else unstructure(sequence_structure),
             "sequence": None if state.sequence is None else unstructure(state.sequence),
+            **change,
         },
         metrics_snapshot=_metrics(measured),
         trigger=SnapshotTrigger.MANUAL,
         notes=f"{kind}:{change_id}",
     )
+
+
+def _after_change(
+    structure: AssignmentStructure,
+    rows: Mapping[str, StepProgress],
+    sequence: SequenceProgress | None,
+    student: str,
+) -> dict[str, Any]:
+    """The ``after`` entry of a pre-change snapshot: per step record the
+    change leaves (a step without one has its initial record, Q17), the
+    target, completion and attempt count; and the sequence record then."""
+    records = dict(rows)
+    for d in structure.steps:
+        if d.step_id not in records:
+            records[d.step_id] = initial_step_progress(
+                structure, d.step_id, student_id=student
+            )
+    return {
+        "steps": {
+            k: {
+                "target_score": r.target_score,
+                "complete": r.is_complete,
+                "attempt_count": r.attempt_count,
+            }
+            for k, r in sorted(records.items())
+        },
+        "sequence": None if sequence is None else unstructure(sequence),
+    }
 
 
 def _milestones(
@@ -617,8 +651,23 @@ def _change(
         if kind is ReconciliationType.MIGRATION
         else "pre_content_change"
     )
+    new_rows = {**rows, **{r.step_id: r for r in writes}}
+    snapshot_id = ids("snapshot")
+    # The sequence record the change leaves; its events are made below.
+    sequence_then = _sequence_after(state, before, after, _Ids(ids.prefix), as_of)[0]
     audit = _audit_snapshot(
-        kind_name, change_id, state, measured, ids("snapshot"), as_of
+        kind_name,
+        change_id,
+        state,
+        measured,
+        snapshot_id,
+        as_of,
+        {
+            "step_mapping": mapping,
+            "after": _after_change(
+                new_structure, new_rows, sequence_then or state.sequence, student
+            ),
+        },
     )
     events: list[Event] = [_snapshot_event(audit, measured, ids("event"))]
     events.append(
@@ -652,7 +701,6 @@ def _change(
         (old, before),
         (new_structure, after),
     )
-    new_rows = {**rows, **{r.step_id: r for r in writes}}
     return ReconciliationOutcome(
         change_id=change_id,
         applied=True,
@@ -823,12 +871,104 @@ def _restore(snapshot: ProgressSnapshot) -> ProgressState:
     )
 
 
-def _advanced_since(before: StepProgress, now: StepProgress) -> bool:
-    """Whether the step moved on after the change by what a change never
-    does itself: new attempts, a teacher's override or a free-play score. (A
-    migration completes steps only as ``system_migration`` or, when a new
-    target is met by earlier evidence, as ``fresh_attempt`` without new
-    attempts; rolling back undoes those.)"""
+class _Left(NamedTuple):
+    """What a change left of one step record: its target, completion and
+    attempt count."""
+
+    target_score: float
+    complete: bool
+    attempt_count: int
+
+
+@attrs.frozen(kw_only=True)
+class _ChangeMade:
+    """What a change made, as its pre-change snapshot holds it (Q67).
+
+    ``mapping`` maps a step after the change to the step before it that it
+    continues; ``steps`` and ``sequence`` are what the change left, ``None``
+    (unknown) in a snapshot stored before they were kept.
+    """
+
+    mapping: Mapping[str, str]
+    steps: Mapping[str, _Left] | None
+    sequence: SequenceProgress | None
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _change_made(snapshot: ProgressSnapshot) -> _ChangeMade:
+    """Read ``step_mapping`` and ``after`` of a pre-change snapshot; an older
+    snapshot without them reads as no mapping and nothing known (Q67)."""
+    data = snapshot.state_snapshot
+    mapping = data.get("step_mapping", {})
+    if not (
+        isinstance(mapping, Mapping)
+        and all(isinstance(k, str) and isinstance(o, str) for k, o in mapping.items())
+    ):
+        raise InvalidInputError(
+            "state_snapshot.step_mapping",
+            mapping,
+            "Q67: step ids after the change mapped to the step ids before it",
+        )
+    after = data.get("after")
+    if after is None:
+        return _ChangeMade(mapping=dict(mapping), steps=None, sequence=None)
+    raw_steps = after.get("steps") if isinstance(after, Mapping) else None
+    if not isinstance(raw_steps, Mapping):
+        raise InvalidInputError(
+            "state_snapshot.after", after, "Q67: what the change left, per step"
+        )
+    steps: dict[str, _Left] = {}
+    for step_id, left in raw_steps.items():
+        fields = left if isinstance(left, Mapping) else {}
+        target = fields.get("target_score")
+        complete = fields.get("complete")
+        count = fields.get("attempt_count")
+        if not (
+            isinstance(step_id, str)
+            and _is_number(target)
+            and 0 < target <= 100
+            and isinstance(complete, bool)
+            and isinstance(count, int)
+            and not isinstance(count, bool)
+            and count >= 0
+        ):
+            raise InvalidInputError(
+                f"state_snapshot.after.steps[{step_id!r}]",
+                left,
+                "Q67: a target in (0, 100], complete (a bool) and an attempt_count",
+            )
+        steps[step_id] = _Left(float(target), complete, count)
+    raw_sequence = after.get("sequence")
+    return _ChangeMade(
+        mapping=dict(mapping),
+        steps=steps,
+        sequence=None
+        if raw_sequence is None
+        else structure(raw_sequence, SequenceProgress),
+    )
+
+
+def _advanced_since(
+    before: StepProgress, now: StepProgress, left: _Left | None
+) -> bool:
+    """Whether the step moved on after the change by what a change never does
+    itself (Q67): it has more attempts, became complete (an attempt, a
+    teacher's override or lowered target, a free-play score, moving past it)
+    or a teacher set its target, compared with what the change ``left``.
+    (A change completes steps only as ``system_migration`` or, when a new
+    target is met by earlier evidence, as ``fresh_attempt``; rolling back
+    undoes those.) Without ``left`` (an older snapshot), against ``before``:
+    more attempts, or completion by a teacher's override or free play.
+    """
+    if left is not None:
+        return (
+            now.attempt_count > left.attempt_count
+            or now.target_score != left.target_score
+            or (now.is_complete and not left.complete)
+        )
     if now.attempt_count > before.attempt_count:
         return True
     return (
@@ -837,6 +977,10 @@ def _advanced_since(before: StepProgress, now: StepProgress) -> bool:
         and now.completion_source
         in (CompletionSource.TEACHER_OVERRIDE, CompletionSource.FREE_PLAY_RECONCILED)
     )
+
+
+def _left(made: _ChangeMade, step_id: str) -> _Left | None:
+    return None if made.steps is None else made.steps.get(step_id)
 
 
 def rollback_migration(
@@ -854,15 +998,17 @@ def rollback_migration(
     ``snapshot`` is the ``audit_snapshot`` of a migration or content change,
     as stored (JSON-ready data is enough); ``current`` the student's state
     now. Every record the student had before the change comes back exactly,
-    except a step moved on since by new attempts, a teacher's override or a
-    free-play score: completion is monotone (D7), so that record
-    stays and the assignment is recomputed (Q67). The structure comes back
-    with the records (``state.structure``: the host restores its
-    catalog); a step of the restored structure that had no record gets its
-    initial record, which counts the same (Q17). Records the change created for
-    steps outside the restored structure stay stored and are ignored, so
-    nothing is deleted, and progress made since the change is in the
-    pre-rollback snapshot this outcome starts with. One
+    except a step moved on since (new attempts, a completion, a teacher's
+    target): completion is monotone (D7), so that record stays, taken back
+    from the step the change moved it to if it was renamed, the steps after
+    it unlock (rule 4) and the assignment is recomputed (Q67). A due date a
+    teacher extended, or an archive, since the change stays; the sequence
+    record keeps what was counted since (D16). The structure comes back with the records
+    (``state.structure``: the host restores its catalog); a step of the
+    restored structure that had no record gets its initial record, which
+    counts the same (Q17). Records the change created for steps outside the
+    restored structure stay stored and are ignored, so nothing is deleted,
+    and the pre-rollback snapshot this outcome starts with holds them. One
     ``progress_reconciled`` (``migration``); no milestones, the restored
     figures were reported when first reached. A second rollback changes
     nothing. Raises :class:`InvalidInputError` for a snapshot that is not a
@@ -891,6 +1037,7 @@ def rollback_migration(
     as_of = utc_argument("as_of", as_of)
     _check_actor(actor_id, reason)
     restored = _restore(snapshot)
+    made = _change_made(snapshot)
     old = restored.structure
     if (current.student_id, current.structure.assignment_id) != (
         restored.student_id,
@@ -903,41 +1050,87 @@ def rollback_migration(
             f"{current.structure.assignment_id!r}",
         )
     student = restored.student_id
+    # Each restored step, and the step the change moved its record to.
+    back_mapping = {before: after for after, before in made.mapping.items()}
     order = [d.step_id for d in old.steps] + sorted(
         set(restored.steps) - {d.step_id for d in old.steps}
     )
-    writes: list[StepProgress] = []
+    chosen: dict[str, StepProgress] = {}
     kept: dict[str, StepProgress] = {}
+    carried: dict[str, str] = {}
     for step_id in order:
         wanted = restored.steps.get(step_id)
         now = current.steps.get(step_id)
+        moved_id = back_mapping.get(step_id, step_id)
+        moved = current.steps.get(moved_id) if moved_id != step_id else None
         if wanted is None:
-            if now is None:
+            if now is None and moved is None:
                 continue
             wanted = initial_step_progress(old, step_id, student_id=student)
-        if now is not None and _advanced_since(wanted, now):
+        if moved is not None and _advanced_since(wanted, moved, _left(made, moved_id)):
+            # Progress made on the renamed step comes back with it (Q67).
+            kept[step_id] = chosen[step_id] = attrs.evolve(moved, step_id=step_id)
+            carried[step_id] = moved_id
+        elif now is not None and _advanced_since(wanted, now, _left(made, step_id)):
             # D7: what the student did after the change stays (Q67).
-            kept[step_id] = now
-            continue
-        if wanted != now:
-            writes.append(wanted)
+            kept[step_id] = chosen[step_id] = now
+        else:
+            chosen[step_id] = wanted
     if kept:
-        merged = {**restored.steps, **kept}
-        before = restored.assignment
+        # A kept completion unlocks the steps after it, by the real-time
+        # rule (rule 4), as a change's records are.
+        view = {
+            d.step_id: chosen.get(d.step_id)
+            or initial_step_progress(old, d.step_id, student_id=student)
+            for d in old.steps
+        }
+        _unlock(old, view)
+        chosen.update(view)
+    writes = [
+        chosen[step_id]
+        for step_id in order
+        if step_id in chosen
+        and chosen[step_id] != current.steps.get(step_id)
+        and not (
+            step_id not in current.steps
+            and step_id not in restored.steps
+            and chosen[step_id]
+            == initial_step_progress(old, step_id, student_id=student)
+        )
+    ]
+    before = restored.assignment
+    latest = current.assignment or before
+    # A change keeps these as they were: a difference is a teacher's since (D8).
+    due_at = None if latest is None else latest.due_at_override
+    archived = latest is not None and latest.status is AssignmentStatus.ARCHIVED
+    if kept or (
+        before is not None
+        and (
+            before.due_at_override != due_at
+            or (before.status is AssignmentStatus.ARCHIVED) != archived
+        )
+    ):
+        merged = {**restored.steps, **chosen}
         assignment = assignment_progress(
             old,
             {d.step_id: merged[d.step_id] for d in old.steps if d.step_id in merged},
             student_id=student,
             as_of=as_of,
             policy=policy,
-            archived=before is not None and before.status is AssignmentStatus.ARCHIVED,
-            due_at_override=None if before is None else before.due_at_override,
+            archived=archived,
+            due_at_override=due_at,
         )
     else:
-        assignment = restored.assignment or assignment_progress(
-            old, restored.steps, student_id=student, as_of=as_of, policy=policy
+        assignment = before or assignment_progress(
+            old,
+            restored.steps,
+            student_id=student,
+            as_of=as_of,
+            policy=policy,
+            archived=archived,
+            due_at_override=due_at,
         )
-    sequence = restored.sequence
+    sequence = _sequence_back(restored, current, made, kept, assignment, as_of)
     new_rows = {**current.steps, **{r.step_id: r for r in writes}}
     state = ProgressState(
         student_id=student,
@@ -953,13 +1146,25 @@ def rollback_migration(
         and current.assignment == assignment
         and (sequence is None or sequence == current.sequence)
     ):
-        return ReconciliationOutcome(change_id=rollback_id, applied=False, state=state)
+        return ReconciliationOutcome(
+            change_id=rollback_id, applied=False, state=state, step_mapping=back_mapping
+        )
     ids = _Ids(f"{rollback_id}:{student}:{old.assignment_id}")
     measured = current.assignment or assignment_progress(
         current.structure, current.steps, student_id=student, as_of=as_of, policy=policy
     )
     audit = _audit_snapshot(
-        "pre_rollback", rollback_id, current, measured, ids("snapshot"), as_of
+        "pre_rollback",
+        rollback_id,
+        current,
+        measured,
+        ids("snapshot"),
+        as_of,
+        {
+            "step_mapping": back_mapping,
+            "after": _after_change(old, new_rows, state.sequence, student),
+            "carried": carried,
+        },
     )
     events: list[Event] = [
         _snapshot_event(audit, measured, ids("event")),
@@ -995,7 +1200,37 @@ def rollback_migration(
             (old, assignment),
         ),
         consumed_ids=(ids.prefix,),
+        step_mapping=back_mapping,
     )
+
+
+def _sequence_back(
+    restored: ProgressState,
+    current: ProgressState,
+    made: _ChangeMade,
+    kept: Mapping[str, StepProgress],
+    assignment: AssignmentProgress,
+    as_of: datetime,
+) -> SequenceProgress | None:
+    """The sequence record after a rollback (D16, Q67).
+
+    When it has not moved since the change (it is the record the change
+    left; in an older snapshot, when no step moved on), the snapshot's record,
+    moved by this assignment's restored figures if they differ. Otherwise
+    the current record, which counts what happened since in every assignment
+    of the sequence, moved by this assignment's change of figures. Without a
+    sequence, the snapshot's (``None`` keeps the current one). No milestones.
+    """
+    if restored.sequence is None or current.sequence is None:
+        return restored.sequence
+    untouched = (
+        current.sequence == made.sequence if made.steps is not None else not kept
+    )
+    base, before = (
+        (restored, restored.assignment) if untouched else (current, current.assignment)
+    )
+    sequence, _ = _sequence_after(base, before, assignment, _Ids("rollback"), as_of)
+    return sequence or base.sequence
 
 
 # Deprecated content --------------------------------------------------------

@@ -152,12 +152,14 @@ def _attributed(
 
     A change that matched a step to one with another id carried the old
     record, and the attempts it counted then, to the new id; the log keeps
-    them under the old id. Replaying the student's changes in order (their
-    pre-change snapshots, and the changes the command log holds) gives each
-    step the attempts it inherited: the first ``attempt_count`` (the old
-    record's, in the snapshot) of the old step's own. Inherited attempts are
-    copies with ids of their own, so none counts twice for one step (D3).
-    ``None`` when no change carried anything: the log is as they count it.
+    them under the old id. A rollback carries back the records of renamed
+    steps that moved on since (its snapshot's ``carried``, Q67). Replaying
+    the student's changes in order (their pre-change snapshots, and the
+    changes the command log holds) gives each step the attempts it
+    inherited: the first ``attempt_count`` (the old record's, in the
+    snapshot) of the old step's own. Inherited attempts are copies with ids
+    of their own, so none counts twice for one step (D3). ``None`` when no
+    change carried anything: the log is as they count it.
     """
     own: dict[str, list[Attempt]] = {}
     for attempt in attempts:
@@ -177,7 +179,7 @@ def _attributed(
         if (
             snapshot.scope_type is not ScopeType.ASSIGNMENT
             or snapshot.scope_id != assignment_id
-            or data.get("kind") not in ("pre_migration", "pre_content_change")
+            or data.get("kind") not in SNAPSHOT_KINDS
             or not isinstance(change_id, str)
         ):
             continue
@@ -190,13 +192,23 @@ def _attributed(
             for r in data.get("steps", ())
             if isinstance(r, Mapping)
         }
-        moves = {
-            new: old
-            for new, old in match_steps(
-                change.from_structure, change.to_structure
-            ).items()
-            if new != old
-        }
+        if data.get("kind") == "pre_rollback":
+            # Only the records it took back from a renamed step; an older
+            # snapshot has no ``carried``: that rollback carried none.
+            back = data.get("carried", {})
+            moves = (
+                {n: o for n, o in back.items() if isinstance(o, str) and n != o}
+                if isinstance(back, Mapping)
+                else {}
+            )
+        else:
+            moves = {
+                new: old
+                for new, old in match_steps(
+                    change.from_structure, change.to_structure
+                ).items()
+                if new != old
+            }
         carried = {
             new: counted(old)[: counts.get(old, 0)] for new, old in moves.items()
         }
@@ -619,8 +631,9 @@ class ReconciliationService:
     ) -> ChangeReport:
         """Undo the change ``change_id`` (a migration, a content change or a
         rollback): publish its earlier structure again, as the next version,
-        and restore each student's records from the snapshot taken before it
-        (reconciliation rule 6, :func:`rollback_migration`). Students without
+        and restore each student's records from the snapshot taken before it,
+        keeping progress made since (reconciliation rule 6, Q67,
+        :func:`rollback_migration`). Students without
         such a snapshot keep their records. Raises :class:`NotFoundError`
         when the assignment has no change ``change_id``.
         """

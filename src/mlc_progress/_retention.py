@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -500,6 +501,13 @@ def fold_snapshots(
                 f"D22: the fold is of {group.student_id!r}",
             )
         if snap.scope_type is ScopeType.STEP:
+            for key, number in snap.metrics_snapshot.items():
+                if not _finite(number):
+                    raise InvalidInputError(
+                        f"metrics_snapshot.{key}",
+                        number,
+                        "D22: a folded metric is a number a float holds",
+                    )
             entry = {
                 "snapshot_id": snap.snapshot_id,
                 "snapshot_date": unstructure(snap.snapshot_date),
@@ -511,9 +519,10 @@ def fold_snapshots(
             start = snap.snapshot_date
         elif is_step_aggregate(snap) and snap.scope_id == group.assignment_id:
             state = snap.state_snapshot
-            for step_id, entry in dict(state.get("steps", {})).items():
-                _merge_step(latest, str(step_id), dict(entry))
-            count += int(state.get("snapshot_count", 0))
+            entries, earlier = _aggregate_content(state)
+            for step_id, entry in entries.items():
+                _merge_step(latest, step_id, entry)
+            count += earlier
             start = _parse_time(state.get("period_start"), snap.snapshot_date)
         else:
             raise InvalidInputError(
@@ -551,6 +560,53 @@ def fold_snapshots(
     )
 
 
+def _aggregate_content(
+    state: Mapping[str, Any],
+) -> tuple[dict[str, dict[str, Any]], int]:
+    """A stored aggregate's step entries and snapshot count, checked (D18).
+
+    Stored data may be corrupt: ``steps`` must map step ids to entries whose
+    ``metrics`` are finite numbers, ``snapshot_count`` must be a count;
+    anything else raises :class:`InvalidInputError` naming the field.
+    """
+    steps = state.get("steps", {})
+    if not isinstance(steps, Mapping):
+        raise InvalidInputError(
+            "state_snapshot.steps", steps, "D22: an aggregate maps step ids to entries"
+        )
+    entries: dict[str, dict[str, Any]] = {}
+    for step_id, entry in steps.items():
+        metrics = entry.get("metrics") if isinstance(entry, Mapping) else None
+        if not (
+            isinstance(step_id, str)
+            and isinstance(metrics, Mapping)
+            and all(_finite(number) for number in metrics.values())
+        ):
+            raise InvalidInputError(
+                f"state_snapshot.steps[{step_id!r}]",
+                entry,
+                "D22: an aggregate's entry holds its step's metrics, finite numbers",
+            )
+        entries[step_id] = dict(entry)
+    count = state.get("snapshot_count", 0)
+    if not (isinstance(count, int) and not isinstance(count, bool) and count >= 0):
+        raise InvalidInputError(
+            "state_snapshot.snapshot_count",
+            count,
+            "D22: an aggregate counts its step snapshots, a whole number >= 0",
+        )
+    return entries, count
+
+
+def _finite(number: object) -> bool:
+    """A number a float holds: no bool, NaN, infinity or int past float's range."""
+    return (
+        isinstance(number, int | float)
+        and not isinstance(number, bool)
+        and -sys.float_info.max <= number <= sys.float_info.max
+    )
+
+
 def _merge_step(
     latest: dict[str, dict[str, Any]], step_id: str, entry: dict[str, Any]
 ) -> None:
@@ -571,8 +627,12 @@ def _entry_key(entry: Mapping[str, Any]) -> tuple[datetime, str]:
 def _mean(metrics: list[Mapping[str, Any]], key: str) -> float:
     if not metrics:
         return 0.0
-    total = math.fsum(float(m.get(key, 0.0)) for m in metrics)
-    return min(max(total / len(metrics), 0.0), 100.0)
+    values = [float(m.get(key, 0.0)) for m in metrics]
+    try:
+        mean = math.fsum(values) / len(values)
+    except OverflowError:  # a sum past float's range; the mean is not
+        mean = math.fsum(x / len(values) for x in values)
+    return min(max(mean, 0.0), 100.0)
 
 
 def _parse_time(value: object, default: datetime) -> datetime:
