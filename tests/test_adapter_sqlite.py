@@ -22,12 +22,8 @@ from hypothesis import strategies as st
 from mlc_progress import (
     AssignmentProgress,
     AuditEntry,
-    CompletionSource,
     ConflictError,
     InvalidInputError,
-    MasteryLevel,
-    StepProgressUpdated,
-    StepState,
     StorageError,
     audit_organization,
 )
@@ -526,43 +522,6 @@ def test_the_audit_reads_a_row_json_cannot_read(store: SQLiteStore) -> None:
     assert found.version == 1
     report = audit_organization(store, store.catalog, ORG, as_of=NOW, repair=False)
     assert report.students_checked == 1
-
-
-def test_an_event_committed_after_a_rolled_back_append_is_pending(
-    tmp_path: Path,
-) -> None:
-    """A transaction's own, uncommitted events never move the outbox's scan
-    floor: after it rolls back, SQLite gives their rowids out again, and an
-    event committed there must still be pending."""
-    with SQLiteStore(tmp_path / "p.db") as store:
-        with store.unit_of_work() as uow:  # left without commit
-            uow.outbox.append("org-b", [_step_event("b1")])
-            uow.outbox.append(ORG, [_step_event("a1")])
-            assert [e.event_id for e in uow.outbox.pending(ORG, limit=10)] == ["a1"]
-        with store.unit_of_work() as uow:
-            uow.outbox.append(ORG, [_step_event("a2")])
-            uow.commit()
-        with store.unit_of_work() as uow:
-            assert [e.event_id for e in uow.outbox.pending(ORG, limit=10)] == ["a2"]
-
-
-def _step_event(event_id: str) -> StepProgressUpdated:
-    return StepProgressUpdated(
-        event_id=event_id,
-        occurred_at=T0,
-        step_id="s1",
-        assignment_id="a1",
-        student_id="u1",
-        previous_state=StepState.AVAILABLE,
-        new_state=StepState.IN_PROGRESS,
-        score_achieved=50.0,
-        target_score=80.0,
-        passed=False,
-        attempt_count=1,
-        time_on_task_ms=1000,
-        mastery_level=MasteryLevel.LEARNING,
-        completion_source=CompletionSource.FRESH_ATTEMPT,
-    )
 
 
 def test_a_process_forked_in_a_transaction_reads_the_catalog_from_the_file(

@@ -805,6 +805,22 @@ class RepositoryContract(abc.ABC):
         with store.unit_of_work() as uow:
             assert [e.event_id for e in uow.outbox.entries(ORG)] == ["e1"]
 
+    def test_an_event_committed_after_a_rolled_back_append_is_pending(
+        self, store: Store
+    ) -> None:
+        """A transaction's own, uncommitted events leave no trace on what is
+        pending later: after it rolls back (a store may give their positions
+        out again), an event committed next is pending."""
+        with store.unit_of_work() as uow:  # left without commit
+            uow.outbox.append(OTHER_ORG, [_event("b1")])
+            uow.outbox.append(ORG, [_event("a1")])
+            assert [e.event_id for e in uow.outbox.pending(ORG, limit=10)] == ["a1"]
+        with store.unit_of_work() as uow:
+            uow.outbox.append(ORG, [_event("a2")])
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert [e.event_id for e in uow.outbox.pending(ORG, limit=10)] == ["a2"]
+
     def test_delivered_events_leave_pending_but_stay_in_the_outbox(
         self, store: Store
     ) -> None:
