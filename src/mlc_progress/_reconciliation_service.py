@@ -58,7 +58,7 @@ from ._reconciliation import (
 )
 from ._reconciliation_commands import ChangeAction, ChangeAssignment, ReconcileStudent
 from ._records import ProgressSnapshot
-from ._retry import read_clock, retrying
+from ._retry import check_shell, read_clock, retrying
 from ._serialization import unstructure
 from ._structure import AssignmentStructure, Attempt
 from ._tracking import ProgressState
@@ -534,22 +534,7 @@ class ReconciliationService:
         policy: Policy = DEFAULT_POLICY,
         max_retries: int = 3,
     ) -> None:
-        if not callable(unit_of_work):
-            raise InvalidInputError(
-                "unit_of_work",
-                unit_of_work,
-                "a callable that makes a unit of work (an adapter's unit_of_work)",
-            )
-        if not isinstance(policy, Policy):
-            raise InvalidInputError("policy", policy, "a Policy")
-        if not (
-            isinstance(max_retries, int)
-            and not isinstance(max_retries, bool)
-            and max_retries >= 0
-        ):
-            raise InvalidInputError(
-                "max_retries", max_retries, "a non-negative integer"
-            )
+        check_shell(unit_of_work, policy, max_retries)
         self._unit_of_work = unit_of_work
         self._catalog = catalog
         self._clock = clock

@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import TypeVar
 
 from . import _validate as v
-from ._errors import ConflictError, StorageError
+from ._errors import ConflictError, InvalidInputError, StorageError
+from ._policy import Policy
 from ._ports import Clock
 
-__all__ = ["read_clock", "retrying"]
+__all__ = ["check_shell", "read_clock", "retrying"]
 
 T = TypeVar("T")
 
@@ -53,3 +54,32 @@ def read_clock(clock: Clock) -> datetime:
     now = v.to_utc(clock.now())
     v.check_time_value("clock.now()", now)
     return now
+
+
+def check_shell(unit_of_work: object, policy: object, max_retries: object) -> None:
+    """Refuse, naming the argument, what a service of the shell cannot be
+    built with: ``unit_of_work`` makes units of work (an adapter's
+    ``unit_of_work`` method, not the store), ``policy`` is a ``Policy`` and
+    ``max_retries`` a whole number of at least 0 (Q150).
+
+    >>> from mlc_progress import DEFAULT_POLICY
+    >>> try:
+    ...     check_shell(lambda: None, DEFAULT_POLICY, -1)
+    ... except InvalidInputError as refused:
+    ...     print(refused.field)
+    max_retries
+    """
+    if not callable(unit_of_work):
+        raise InvalidInputError(
+            "unit_of_work",
+            unit_of_work,
+            "a callable that makes a unit of work (an adapter's unit_of_work)",
+        )
+    if not isinstance(policy, Policy):
+        raise InvalidInputError("policy", policy, "a Policy")
+    if not (
+        isinstance(max_retries, int)
+        and not isinstance(max_retries, bool)
+        and max_retries >= 0
+    ):
+        raise InvalidInputError("max_retries", max_retries, "a non-negative integer")

@@ -52,7 +52,7 @@ from ._ports import (
     UnitOfWork,
 )
 from ._records import AssignmentProgress, StepProgress
-from ._retry import read_clock, retrying
+from ._retry import check_shell, read_clock, retrying
 from ._serialization import event_to_dict
 from ._structure import Attempt
 from ._telemetry import MetricName, MetricsSink, Sampler, measure
@@ -225,22 +225,7 @@ class ProgressService:
         sampler: Sampler | None = None,
         max_retries: int = 3,
     ) -> None:
-        if not callable(unit_of_work):
-            raise InvalidInputError(
-                "unit_of_work",
-                unit_of_work,
-                "a callable that makes a unit of work (an adapter's unit_of_work)",
-            )
-        if not isinstance(policy, Policy):
-            raise InvalidInputError("policy", policy, "a Policy")
-        if not (
-            isinstance(max_retries, int)
-            and not isinstance(max_retries, bool)
-            and max_retries >= 0
-        ):
-            raise InvalidInputError(
-                "max_retries", max_retries, "a non-negative integer"
-            )
+        check_shell(unit_of_work, policy, max_retries)
         self._unit_of_work = unit_of_work
         self._catalog = catalog
         self._clock = clock
