@@ -872,6 +872,19 @@ def test_daily_snapshots_cover_what_changed_in_the_day() -> None:
     )
 
 
+def test_snapshot_ids_of_early_years_sort_as_their_times() -> None:
+    """Ids write the slot with a four-digit year, so a year before 1000
+    sorts before later years' ids, as its time does."""
+    h = history()
+    early, late = datetime(1, 1, 9, tzinfo=UTC), datetime(2026, 9, 11, tzinfo=UTC)
+    ids = [
+        daily_snapshots(h, summarize_student(h, as_of=t, run_id="r"), slot=t)[0]
+        for t in (early, late)
+    ]
+    assert ids[0].snapshot_id.startswith("scheduled/daily/0001-01-09T00:00Z/")
+    assert ids[0].snapshot_id < ids[1].snapshot_id
+
+
 def test_weekly_rollup_covers_the_week_that_just_ended() -> None:
     """At Sunday 00:00 the this-week figures are exactly the week that ended."""
     played = fractions()

@@ -834,7 +834,14 @@ def _badges(
 
 
 def _slot_text(slot: datetime) -> str:
-    return slot.strftime("%Y-%m-%dT%H:%MZ")
+    """The slot in snapshot ids, four-digit years so ids sort as times do
+    (``strftime("%Y")`` writes year 1 as ``1``).
+
+    >>> from datetime import UTC, datetime
+    >>> _slot_text(datetime(1, 1, 9, tzinfo=UTC))
+    '0001-01-09T00:00Z'
+    """
+    return f"{slot.year:04d}-{slot:%m-%dT%H:%M}Z"
 
 
 def daily_snapshots(
