@@ -3,6 +3,7 @@ the SQLite default, with one-line errors (issue 7)."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import sqlite3
@@ -12,10 +13,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from click.testing import CliRunner, Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 
 from mlc_progress import (
     Stage,
@@ -24,6 +27,7 @@ from mlc_progress import (
     from_json,
     unstructure,
 )
+from mlc_progress import _cli_support as cli_support
 from mlc_progress._cli_support import (
     BadLine,
     ClassList,
@@ -38,7 +42,7 @@ from mlc_progress._service import ProgressService
 from mlc_progress._structure import AssignmentStructure, Attempt
 from mlc_progress._views import ClassOverview, OrganizationDashboardView
 from mlc_progress.adapters import FixedClock
-from mlc_progress.cli import cli
+from mlc_progress.cli import _at_risk_table, _class_table, cli
 
 AS_OF = "2026-11-02T09:00:00+00:00"
 NOW = datetime(2026, 11, 2, 9, tzinfo=UTC)
@@ -586,6 +590,71 @@ def test_batch_writes_every_student_summary(db: Path) -> None:
             summary = uow.summaries.get(ORG, "class-1-st01")
     assert summary is not None
     assert summary.record.organization_id == ORG
+
+
+def rename_with_markup(db: Path, tmp_path: Path) -> None:
+    """Ingest class lines naming class-1, its students and class-2 with
+    rich's markup syntax: names are data, to show as written."""
+    with Database(db) as database:
+        roster = database.classes(ORG)
+    one = roster.class_("class-1")
+    renamed = [
+        attrs.evolve(
+            one,
+            name="Room [/oops] 9",
+            students=tuple(
+                attrs.evolve(s, name=f"[bold]{s.name}[/bold]") for s in one.students
+            ),
+        ),
+        attrs.evolve(roster.class_("class-2"), name="[red]Loud[/red]"),
+    ]
+    lines = tmp_path / "names.jsonl"
+    lines.write_text(jsonl(*({"type": "class", **unstructure(c)} for c in renamed)))
+    assert run("ingest", str(lines), "--db", str(db), "--as-of", AS_OF).exit_code == 0
+
+
+def test_batch_prints_class_names_as_written_never_as_markup(
+    db: Path, tmp_path: Path
+) -> None:
+    """A class named 'Room [/oops] 9' or '[red]Loud[/red]' is printed as
+    written by batch, not parsed as rich markup (no MarkupError traceback)."""
+    rename_with_markup(db, tmp_path)
+    later = (NOW + timedelta(hours=1)).isoformat()
+    result = run("batch", "--db", str(db), "--as-of", later)
+    assert result.exit_code == 0, result.output
+    assert "Room [/oops] 9" in result.stdout
+    assert "[red]Loud[/red]" in result.stdout
+
+
+def test_demo_tables_show_names_as_written_never_as_markup(
+    db: Path, tmp_path: Path
+) -> None:
+    """The class grid and the at-risk table show student, class and
+    assignment names with brackets as written: every data cell and title
+    is text, never markup."""
+    rename_with_markup(db, tmp_path)
+    with Database(db) as database:
+        roster = database.classes(ORG)
+        ids = roster.class_("class-1").student_ids
+        rollup = cli_support.rollup(database, ORG, as_of=NOW, student_ids=ids)
+        view = cli_support.class_view(
+            database, ORG, "class-1", as_of=NOW, rollup_=rollup
+        )
+    title = f"[i]{view.columns[0].title}[/i]"
+    view = attrs.evolve(
+        view,
+        columns=tuple(attrs.evolve(c, title=f"[i]{c.title}[/i]") for c in view.columns),
+    )
+    flagged = _at_risk_table(rollup, roster, "class-1")
+    assert flagged is not None
+    console = Console(width=300, record=True, file=io.StringIO())
+    console.print(_class_table(view))
+    console.print(flagged)
+    shown = console.export_text()
+    assert "Room [/oops] 9" in shown
+    assert "At risk in Room [/oops] 9" in shown
+    assert "[bold]Ada A.[/bold]" in shown
+    assert title in shown
 
 
 def test_batch_again_at_the_same_time_resumes_the_finished_job(db: Path) -> None:

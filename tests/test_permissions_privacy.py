@@ -4,6 +4,7 @@ deactivation by pseudonym, both authorized and audited, nothing deleted."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import attrs
@@ -44,6 +45,13 @@ from mlc_progress._privacy import (
     pseudonym_mapping,
     pseudonymize,
     pseudonymize_student,
+)
+from mlc_progress._retention import (
+    fold_snapshots,
+    is_step_aggregate,
+    plan_retention,
+    step_snapshot,
+    student_snapshot,
 )
 from mlc_progress._views import class_overview, student_dashboard
 from tests.test_views import AS_OF, DIRECTORY, WORLD
@@ -370,3 +378,46 @@ def test_pseudonymize_keeps_records_valid() -> None:
     mapping = {"bo": "anon-123"}
     step = pseudonymize(bo_records()["steps"][0], mapping)
     assert attrs.evolve(step) == step
+
+
+def test_a_student_snapshot_reads_back_with_no_real_id() -> None:
+    """Q34: a student snapshot's scope_id (the student's id) shows the pseudonym too."""
+    mapping = pseudonym_mapping([deactivate().pseudonym], organization_id="org-a")
+    snap = student_snapshot(
+        StudentProgressSummary(student_id="bo", organization_id="org-a"),
+        snapshot_id="snap-bo",
+        snapshot_date=AS_OF,
+        trigger=SnapshotTrigger.SCHEDULED,
+    )
+    shown = pseudonymize(snap, mapping)
+    assert (shown.student_id, shown.scope_id) == (mapping["bo"], mapping["bo"])
+    assert shown.state_snapshot["student_id"] == mapping["bo"]
+    assert '"bo"' not in json.dumps(unstructure(shown))
+    assert shown.snapshot_id == "snap-bo"  # a host's id is left as written
+    # The same holds for the snapshot as data (an audit entry's before/after).
+    assert pseudonymize(unstructure(snap), mapping) == unstructure(shown)
+
+
+def test_a_step_aggregate_reads_back_with_no_real_id() -> None:
+    """Q34, D22: the library-built step_aggregate/<student>/ id shows the pseudonym."""
+    mapping = pseudonym_mapping([deactivate().pseudonym], organization_id="org-a")
+    old = step_snapshot(
+        StepProgress(
+            step_id="s1", assignment_id="a1", student_id="bo", target_score=80
+        ),
+        snapshot_id="snap-old",
+        snapshot_date=AS_OF - timedelta(days=120),
+        trigger=SnapshotTrigger.SCHEDULED,
+    )
+    (group,) = plan_retention([old], now=AS_OF).fold
+    aggregate = fold_snapshots(group, [old])
+    shown = pseudonymize(aggregate, mapping)
+    rest = aggregate.snapshot_id.removeprefix("step_aggregate/bo/")
+    assert shown.snapshot_id == f"step_aggregate/{mapping['bo']}/{rest}"
+    assert pseudonymize(group, mapping).aggregate_id == shown.snapshot_id
+    assert is_step_aggregate(shown)
+    assert '"bo"' not in json.dumps(unstructure(shown))
+    assert "/bo/" not in json.dumps(unstructure(shown))
+    assert aggregate.snapshot_id.startswith("step_aggregate/bo/")  # stored as built
+    assert pseudonymize(aggregate, {"ada": "anon-1"}) is aggregate
+    assert pseudonymize(unstructure(aggregate), mapping) == unstructure(shown)

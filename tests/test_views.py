@@ -29,6 +29,7 @@ from mlc_progress import (
     PacingStatus,
     Policy,
     ProgressState,
+    SequenceProgress,
     Stage,
     StepDefinition,
     StepState,
@@ -610,6 +611,31 @@ def test_views_of_one_student_refuse_anothers_records() -> None:
     with pytest.raises(InvalidInputError) as caught:
         student_dashboard("ada", WORLD.of("bo"), as_of=AS_OF)
     assert caught.value.field == "assignments"
+
+
+@pytest.mark.parametrize("view", [student_detail, student_dashboard, student_report])
+def test_views_of_one_student_refuse_anothers_summary(view: Any) -> None:
+    """Bo's summary (at risk, his reasons) is refused by Ada's views, not shown as hers."""
+    with pytest.raises(InvalidInputError) as caught:
+        view("ada", WORLD.of("ada"), as_of=AS_OF, summary=WORLD.summaries["bo"])
+    assert (caught.value.field, caught.value.value) == ("summary.student_id", "bo")
+
+
+@pytest.mark.parametrize("view", [student_dashboard, student_report])
+def test_views_of_one_student_refuse_anothers_sequences(view: Any) -> None:
+    """Bo's sequence record (his mastered concepts) is refused, naming its index."""
+    ada_s = SequenceProgress(
+        sequence_id="seq-1",
+        student_id="ada",
+        started_at=day(1),
+        concepts_mastered=("long-division",),
+    )
+    bos = attrs.evolve(ada_s, student_id="bo")
+    with pytest.raises(InvalidInputError) as caught:
+        view("ada", WORLD.of("ada"), as_of=AS_OF, sequences=[ada_s, bos])
+    assert (caught.value.field, caught.value.value) == ("sequences[1].student_id", "bo")
+    shown = student_dashboard("ada", [], as_of=AS_OF, sequences=iter([ada_s]))
+    assert [b.concept_id for b in shown.mastery_badges] == ["long-division"]
 
 
 def test_records_without_progress_are_shown_as_computed_as_of_the_view() -> None:

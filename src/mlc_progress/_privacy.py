@@ -23,12 +23,14 @@ import hmac
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import attrs
 
 from . import _validate as v
 from ._commands import AuditEntry
+from ._enums import ScopeType
 from ._errors import InvalidInputError
 from ._permissions import (
     AccessLogEntry,
@@ -46,6 +48,7 @@ from ._records import (
     StepProgress,
     StudentProgressSummary,
 )
+from ._retention import STEP_AGGREGATE
 from ._serialization import unstructure
 from ._structure import Attempt
 
@@ -190,26 +193,53 @@ def pseudonym_mapping(
     }
 
 
+def _library_id(text: str, student_id: str, mapping: Mapping[str, str]) -> str:
+    # D22's aggregate ids are built by the library from the student's id
+    # (step_aggregate/<student_id>/...); a host's ids are left as written (Q34).
+    prefix = f"{STEP_AGGREGATE}/{student_id}/"
+    if student_id in mapping and text.startswith(prefix):
+        return f"{STEP_AGGREGATE}/{mapping[student_id]}/{text[len(prefix) :]}"
+    return text
+
+
+def _replace_field(owner: Any, name: str, old: Any, mapping: Mapping[str, str]) -> Any:
+    """Field ``name`` (value ``old``) of a record or mapping ``owner``."""
+    if name == "student_id" and isinstance(old, str):
+        return mapping.get(old, old)
+    get = owner.get if isinstance(owner, Mapping) else partial(getattr, owner)
+    student_id = get("student_id", None)
+    if not isinstance(student_id, str):
+        return _replace(old, mapping)
+    if (
+        name == "scope_id"
+        and isinstance(old, str)
+        and get("scope_type", None) == ScopeType.STUDENT
+    ):
+        return mapping.get(old, old)
+    if name in ("snapshot_id", "aggregate_id") and isinstance(old, str):
+        new = _library_id(old, student_id, mapping)
+        return old if new == old else new
+    if name == "snapshot_ids" and isinstance(old, list | tuple):
+        ids = [
+            _library_id(i, student_id, mapping) if isinstance(i, str) else i
+            for i in old
+        ]
+        return old if ids == list(old) else type(old)(ids)
+    return _replace(old, mapping)
+
+
 def _replace(value: Any, mapping: Mapping[str, str]) -> Any:
     if attrs.has(type(value)):
         changes = {}
         for field in attrs.fields(type(value)):
             old = getattr(value, field.name)
-            if field.name == "student_id" and isinstance(old, str):
-                new = mapping.get(old, old)
-            else:
-                new = _replace(old, mapping)
+            new = _replace_field(value, field.name, old, mapping)
             if new is not old:
                 changes[field.name] = new
         return attrs.evolve(value, **changes) if changes else value
     if isinstance(value, Mapping):
         replaced = {
-            k: (
-                mapping.get(item, item)
-                if k == "student_id" and isinstance(item, str)
-                else _replace(item, mapping)
-            )
-            for k, item in value.items()
+            k: _replace_field(value, k, item, mapping) for k, item in value.items()
         }
         return value if replaced == dict(value) else replaced
     if isinstance(value, list | tuple):
@@ -225,7 +255,10 @@ def pseudonymize(record: _R, mapping: Mapping[str, str]) -> _R:
 
     Every ``student_id`` field, in the record and in nested records and
     mappings (snapshots' state, audit entries' before and after), is replaced
-    by its pseudonym. The stored record is untouched: this is a view.
+    by its pseudonym, and so is every id the library builds from it (Q34): a
+    student snapshot's ``scope_id`` and the ``step_aggregate/<student_id>/``
+    prefix of D22's aggregate ids. Ids a host chose are left as written. The
+    stored record is untouched: this is a view.
 
     >>> from mlc_progress import StepProgress
     >>> step = StepProgress(step_id="s", assignment_id="a", student_id="u1",

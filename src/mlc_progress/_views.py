@@ -435,6 +435,35 @@ def _student_of(
     return found
 
 
+def _summary_of(
+    student_id: str, summary: StudentProgressSummary | None
+) -> StudentProgressSummary | None:
+    """``summary`` when it is the student's; another student's is refused,
+    as :func:`_student_of` refuses their assignments (D19)."""
+    if summary is not None and summary.student_id != student_id:
+        raise InvalidInputError(
+            "summary.student_id",
+            summary.student_id,
+            f"views of {student_id!r} take only that student's records",
+        )
+    return summary
+
+
+def _sequences_of(
+    student_id: str, sequences: Iterable[SequenceProgress]
+) -> list[SequenceProgress]:
+    """The student's sequence records; another student's is refused (D19)."""
+    found = list(sequences)
+    for i, sequence in enumerate(found):
+        if sequence.student_id != student_id:
+            raise InvalidInputError(
+                f"sequences[{i}].student_id",
+                sequence.student_id,
+                f"views of {student_id!r} take only that student's records",
+            )
+    return found
+
+
 def _progress(records: AssignmentRecords) -> AssignmentProgress:
     """The progress record of records that ``_student_of`` completed."""
     progress = records.progress
@@ -676,6 +705,8 @@ def student_dashboard(
     soonest, then the first given. Recent activity is the latest
     ``policy.views.recent_activities`` attempts, newest first. An assignment
     without a stored progress record shows as computed as of ``as_of``.
+    Another student's assignments, summary or sequence records are refused
+    with :class:`InvalidInputError` (D19).
 
     >>> from datetime import datetime, UTC
     >>> view = student_dashboard("u1", [], as_of=datetime(2026, 9, 1, tzinfo=UTC))
@@ -683,6 +714,8 @@ def student_dashboard(
     ('No assignments yet', None)
     """
     names = directory or Directory()
+    summary = _summary_of(student_id, summary)
+    sequences = _sequences_of(student_id, sequences)
     mine = _student_of(student_id, assignments, as_of=as_of, policy=policy)
     candidates = [n for n in (_next_step(a, names) for a in mine) if n is not None]
     # Soonest due first; undated ones after, in the order given (stable sort).
@@ -998,6 +1031,8 @@ def student_report(
     >>> student_report("u1", [], as_of=datetime(2026, 9, 1, tzinfo=UTC)).assignments
     ()
     """
+    summary = _summary_of(student_id, summary)
+    sequences = _sequences_of(student_id, sequences)
     mine = _student_of(student_id, assignments, as_of=as_of, policy=policy)
     history = [a for a in attempts if a.student_id == student_id]
     return StudentReport(
@@ -1547,7 +1582,8 @@ def student_detail(
 
     The timeline merges attempts, step completions, teacher actions (audit
     entries) and at-risk detections, oldest first. Struggle indicators reuse
-    D17's thresholds and D6's ``learning`` level (Q31).
+    D17's thresholds and D6's ``learning`` level (Q31). Another student's
+    assignments or summary are refused with :class:`InvalidInputError` (D19).
 
     >>> from datetime import datetime, UTC
     >>> view = student_detail("u1", [], as_of=datetime(2026, 9, 1, tzinfo=UTC))
@@ -1555,6 +1591,7 @@ def student_detail(
     'Not flagged at risk'
     """
     names = directory or Directory()
+    summary = _summary_of(student_id, summary)
     mine = _student_of(student_id, assignments, as_of=as_of, policy=policy)
     history = sorted(
         (a for a in attempts if a.student_id == student_id),

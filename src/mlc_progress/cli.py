@@ -247,11 +247,11 @@ def _legend() -> Text:
 def _class_table(view: ClassOverview) -> Table:
     """The roster grid: a symbol and the percentage in every cell, the
     row's pacing and at-risk flag in words; colour repeats what they say
-    (never alone)."""
-    table = Table(title=view.accessible_text, title_justify="left")
+    (never alone). Names are data, never markup: every one is a Text."""
+    table = Table(title=Text(view.accessible_text), title_justify="left")
     table.add_column("Student", no_wrap=True, min_width=8)
     for column in view.columns:
-        table.add_column(column.title, no_wrap=True)
+        table.add_column(Text(column.title), no_wrap=True)
     table.add_column("Pacing", no_wrap=True)
     table.add_column("At risk", no_wrap=True)
     for row in view.rows:
@@ -265,7 +265,7 @@ def _class_table(view: ClassOverview) -> Table:
             for cell in row.cells
         ]
         table.add_row(
-            row.student_name,
+            Text(row.student_name),
             *cells,
             Text(
                 f"{row.badge.symbol} {row.badge.label}", style=_STYLES[row.badge.colour]
@@ -278,15 +278,19 @@ def _class_table(view: ClassOverview) -> Table:
 def _at_risk_table(
     rollup: support.Rollup, roster: support.ClassList, class_id: str
 ) -> Table | None:
-    """The class's students flagged at risk, why (D17) and what to do."""
+    """The class's students flagged at risk, why (D17) and what to do.
+
+    Names are data, never markup: every one is a Text."""
     members = set(roster.class_(class_id).student_ids)
     flagged = [r for r in rollup.at_risk if r.student_id in members]
     if not flagged:
         return None
     names = roster.directory()
     table = Table(
-        title=f"At risk in {names.class_(class_id)}: {len(flagged)} of"
-        f" {len(members)} students",
+        title=Text(
+            f"At risk in {names.class_(class_id)}: {len(flagged)} of"
+            f" {len(members)} students"
+        ),
         title_justify="left",
     )
     table.add_column("Student", no_wrap=True)
@@ -294,24 +298,25 @@ def _at_risk_table(
     table.add_column("Recommended")
     for r in flagged:
         table.add_row(
-            names.student(r.student_id),
-            "; ".join(risk_factor_text(f) for f in r.summary.risk_factors),
-            r.risk.assessment.intervention_recommended.replace("_", " "),
+            Text(names.student(r.student_id)),
+            Text("; ".join(risk_factor_text(f) for f in r.summary.risk_factors)),
+            Text(r.risk.assessment.intervention_recommended.replace("_", " ")),
         )
     return table
 
 
 def _classes_table(view: OrganizationDashboardView) -> Table:
+    """The organization's classes side by side; names are data, never markup."""
     table = Table(title="Classes side by side", title_justify="left")
     for heading in ("Class", "Students", "Completion rate", "Mastery", "At risk"):
         table.add_column(heading)
     for c in view.classes:
         table.add_row(
-            c.class_name,
-            c.students.display,
-            c.completion_rate.display if c.completion_rate else "\N{EN DASH}",
-            c.average_mastery.display if c.average_mastery else "\N{EN DASH}",
-            c.at_risk.display,
+            Text(c.class_name),
+            Text(c.students.display),
+            Text(c.completion_rate.display if c.completion_rate else "\N{EN DASH}"),
+            Text(c.average_mastery.display if c.average_mastery else "\N{EN DASH}"),
+            Text(c.at_risk.display),
         )
     return table
 
