@@ -21,13 +21,13 @@ from hypothesis import strategies as st
 
 from mlc_progress import (
     AssignmentProgress,
-    AuditEntry,
     ConflictError,
     InvalidInputError,
     StorageError,
     audit_organization,
 )
 from mlc_progress._corruption import CorruptRecordError
+from mlc_progress._inconsistency import CorrectionRecord
 from mlc_progress.adapters import SQLiteStore
 from mlc_progress.adapters.sqlite import APPEND_ONLY_TABLES, MIGRATIONS
 from mlc_progress.testing import strategies as gen
@@ -445,27 +445,31 @@ def test_every_event_class_reads_back_from_the_outbox(tmp_path: Path) -> None:
 
 
 def test_text_utf8_cannot_hold_is_refused_with_a_typed_error(tmp_path: Path) -> None:
-    """A lone surrogate inside a record's mapping (ids and texts refuse one
-    at construction) is refused as InvalidInputError; nothing is stored."""
-    entry = AuditEntry(
-        audit_id="au1",
-        occurred_at=T0,
-        actor_id="t1",
-        action="override",
-        reason="r",
-        command_id="c1",
+    """A lone surrogate in a correction's copy of corrupt stored data (ids,
+    texts and the other records' mappings refuse one at construction) is
+    refused as InvalidInputError; nothing is stored."""
+    correction = CorrectionRecord(
+        correction_id="c1",
+        repair_id="r1",
         student_id="u1",
         assignment_id="a1",
-        after={"note": "a" + chr(0xD800)},
+        step_id="s1",
+        before={"note": "a" + chr(0xD800)},
+        after={"note": "a"},
+        reason="repair",
+        violations=(),
+        from_attempt_log=False,
+        actor_id="system",
+        corrected_at=T0,
     )
     with SQLiteStore(tmp_path / "p.db") as store:
         with store.unit_of_work() as uow:
             with pytest.raises(InvalidInputError) as raised:
-                uow.audit.append(ORG, entry)
+                uow.corrections.append(ORG, correction)
             uow.commit()
         assert raised.value.field == "text"
         with store.unit_of_work() as uow:
-            assert uow.audit.for_student(ORG, "u1") == ()
+            assert uow.corrections.for_student(ORG, "u1") == ()
 
 
 def test_an_integer_json_cannot_write_is_refused_naming_its_field(

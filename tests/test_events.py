@@ -25,6 +25,7 @@ from mlc_progress import (
     OriginalContext,
     PacingStatus,
     ProgressReconciled,
+    ProgressRepairFailed,
     ProgressSnapshotCreated,
     ReconcileFreePlay,
     RequestTeacherReview,
@@ -406,3 +407,39 @@ def test_every_event_of_a_generated_history_validates(
             assert errors(wire) == []
             assert event_from_dict(wire) == event
             assert event.occurred_at == after_all(built).astimezone(UTC)
+
+
+def _repair_failed(diagnostics: Any) -> ProgressRepairFailed:
+    return ProgressRepairFailed(
+        event_id="e",
+        occurred_at=datetime(2026, 9, 1, tzinfo=UTC),
+        assignment_id="a",
+        student_id="u",
+        violations=("v",),
+        diagnostics=diagnostics,
+    )
+
+
+@pytest.mark.parametrize(
+    ("diagnostics", "field"),
+    [
+        ({"step_ids": ("s1",)}, "diagnostics.step_ids"),
+        ({"score": float("nan")}, "diagnostics.score"),
+        ({1: "a", "b": 2}, "diagnostics"),
+        ([("a", 1)], "diagnostics"),
+    ],
+)
+def test_repair_failed_diagnostics_that_would_not_read_back_are_refused(
+    diagnostics: Any, field: str
+) -> None:
+    """The alert's diagnostics are JSON-ready data: what the wire would give
+    back different is refused at construction naming the path."""
+    with pytest.raises(InvalidInputError) as error:
+        _repair_failed(diagnostics)
+    assert error.value.field == field
+
+
+def test_repair_failed_diagnostics_read_back_equal_from_the_wire() -> None:
+    """JSON-ready diagnostics survive the D23 envelope, through JSON text."""
+    event = _repair_failed({"step_ids": ["s1"], "found": [{"n": 1, "x": None}]})
+    assert event_from_dict(json.loads(json.dumps(event_to_dict(event)))) == event

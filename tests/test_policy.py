@@ -274,3 +274,67 @@ def test_stage_weights_outside_their_range_are_refused(weight: float) -> None:
     with pytest.raises(InvalidInputError) as info:
         StageWeights(LEARN=weight)
     assert info.value.field == "LEARN"
+
+
+_HUGE_INT = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"velocity_window_days":' + _HUGE_INT + "}",
+        "[" * 100_000,
+        '{"views":' * 100_000,
+        b'{"learning_ratio": 0.6, "x": "caf\xe9"}',
+        None,
+        42,
+    ],
+    ids=["overlong-int", "deep-array", "deep-object", "bytes-not-utf8", "none", "int"],
+)
+def test_from_json_refuses_bad_input_with_a_typed_error(text: object) -> None:
+    """Text past the digit limit, nested too deep, not UTF-8 or not text at
+    all is an ``InvalidInputError`` naming the policy, never a bare error."""
+    with pytest.raises(InvalidInputError) as error:
+        Policy.from_json(text)  # type: ignore[arg-type]
+    assert error.value.field == "policy"
+
+
+def test_a_toml_file_that_is_not_utf8_is_a_typed_error(tmp_path: Path) -> None:
+    """A policy file whose bytes are not UTF-8 is refused naming the policy,
+    not left to a ``UnicodeDecodeError``."""
+    path = tmp_path / "policy.toml"
+    path.write_bytes(b"learning_ratio = 0.6\n# caf\xe9\n")
+    with pytest.raises(InvalidInputError) as error:
+        Policy.from_toml(path)
+    assert error.value.field == "policy"
+
+
+@pytest.mark.parametrize("source", [None, b"learning_ratio = 0.6", "a = " + _HUGE_INT])
+def test_from_toml_refuses_what_is_not_toml_text(source: object) -> None:
+    """TOML that is not text, or holds an integer past the digit limit, is
+    an ``InvalidInputError``."""
+    with pytest.raises(InvalidInputError):
+        Policy.from_toml(source)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "window"),
+    [
+        ("max_clock_skew_seconds", 1e15, "max_clock_skew"),
+        ("velocity_window_days", 10**10, "velocity_window"),
+        ("free_play_window_days", 10**10, "free_play_window"),
+        ("step_snapshot_retention_days", 10**10, None),
+    ],
+)
+def test_a_duration_past_timedeltas_range_is_refused_naming_the_field(
+    key: str, value: float, window: str | None
+) -> None:
+    """A duration field no ``timedelta`` can hold is refused at construction,
+    so a policy that loads always has its duration properties."""
+    with pytest.raises(InvalidInputError) as error:
+        Policy.from_dict({key: value})
+    assert error.value.field == key
+    edge = 999_999_999 if key.endswith("_days") else 86_399_999_999_999.0
+    policy = Policy.from_dict({key: edge})
+    if window is not None:
+        assert isinstance(getattr(policy, window), timedelta)

@@ -9,11 +9,13 @@ from typing import Any
 import attrs
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from mlc_progress import (
     AssignmentStatus,
     AssignmentStructure,
     Attempt,
+    AuditEntry,
     CompletionSource,
     ConflictError,
     InvalidInputError,
@@ -22,6 +24,7 @@ from mlc_progress import (
     OriginalContext,
     PacingStatus,
     ProgressError,
+    ProgressSnapshot,
     ReconciliationMetadata,
     ScopeType,
     SnapshotTrigger,
@@ -32,6 +35,7 @@ from mlc_progress import (
     StorageError,
     StudentProgressSummary,
 )
+from mlc_progress._serialization import from_json, to_json
 from mlc_progress.testing import strategies as mst
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -295,3 +299,131 @@ def test_generated_step_records_survive_revalidation(step: StepProgress) -> None
     """Rebuilding any generated step record through its validators gives an equal record."""
     assert attrs.evolve(step) == step
     assert step.passed == step.target_met
+
+
+_SNAPSHOT: dict[str, Any] = {
+    "snapshot_id": "s",
+    "snapshot_date": T0,
+    "student_id": "u",
+    "scope_type": ScopeType.STEP,
+    "scope_id": "x",
+    "state_snapshot": {},
+    "metrics_snapshot": {
+        "completion_percentage": 1.0,
+        "mastery_score": 2.0,
+        "time_on_task_ms": 3,
+    },
+    "trigger": SnapshotTrigger.MANUAL,
+}
+
+
+def test_snapshot_notes_with_a_lone_surrogate_are_refused() -> None:
+    """Q141: snapshot notes are valid Unicode; a lone surrogate is refused
+    naming ``notes``, by the constructor and by ``from_json``."""
+    with pytest.raises(InvalidInputError) as error:
+        ProgressSnapshot(**_SNAPSHOT, notes="checked \ud800")
+    assert error.value.field == "notes"
+    text = to_json(ProgressSnapshot(**_SNAPSHOT, notes="checked")).replace(
+        '"checked"', '"checked \\ud800"'
+    )
+    with pytest.raises(InvalidInputError) as error:
+        from_json(text, ProgressSnapshot)
+    assert error.value.field == "notes"
+    assert ProgressSnapshot(**_SNAPSHOT, notes="Zoë").notes == "Zoë"
+    assert ProgressSnapshot(**_SNAPSHOT).notes is None
+
+
+_T = datetime(2026, 9, 1, tzinfo=UTC)
+_NOT_JSON_READY = [
+    ({"steps": ("s1", "s2")}, "state_snapshot.steps"),
+    ({"score": float("nan")}, "state_snapshot.score"),
+    ({"at": {"when": _T}}, "state_snapshot.at.when"),
+    ({"steps": [{"s1": float("inf")}]}, "state_snapshot.steps[0].s1"),
+    ({1: "a"}, "state_snapshot"),
+    ({"a": 1, 2: "b"}, "state_snapshot"),
+    ({"note": "a\ud800"}, "state_snapshot.note"),
+    ({"a\ud800": 1}, "state_snapshot"),
+    ({"ids": {"x"}}, "state_snapshot.ids"),
+    ("not a mapping", "state_snapshot"),
+]
+
+
+@pytest.mark.parametrize(("state", "field"), _NOT_JSON_READY)
+def test_snapshot_state_that_would_not_read_back_equal_is_refused(
+    state: Any, field: str
+) -> None:
+    """A state with tuples, NaN, times, sets, non-string keys or lone
+    surrogates is refused at construction naming the path, since JSON would
+    give it back different (or ``to_json`` could not write it)."""
+    with pytest.raises(InvalidInputError) as error:
+        ProgressSnapshot(**{**_SNAPSHOT, "state_snapshot": state})
+    assert error.value.field == field
+
+
+def test_snapshot_metrics_that_are_not_json_ready_are_refused() -> None:
+    """The metrics mapping follows the same rule, keys included."""
+    metrics = {**_SNAPSHOT["metrics_snapshot"]}
+    for bad, field in (
+        ({**metrics, 5: 1.0}, "metrics_snapshot"),
+        ({**metrics, "mastery_score": float("nan")}, "metrics_snapshot.mastery_score"),
+    ):
+        with pytest.raises(InvalidInputError) as error:
+            ProgressSnapshot(**{**_SNAPSHOT, "metrics_snapshot": bad})
+        assert error.value.field == field
+
+
+def _audit(**fields: Any) -> AuditEntry:
+    return AuditEntry(
+        audit_id="a",
+        occurred_at=_T,
+        actor_id="t",
+        action="x",
+        reason="r",
+        command_id="c",
+        student_id="u",
+        assignment_id="a",
+        **fields,
+    )
+
+
+@pytest.mark.parametrize("side", ["before", "after"])
+def test_audit_copies_that_would_not_read_back_equal_are_refused(side: str) -> None:
+    """An audit entry's before/after copies are JSON-ready, like snapshots."""
+    for bad, path in (
+        ({"concepts": ("c1",)}, "concepts"),
+        ({"at": _T}, "at"),
+        ({"x": [float("nan")]}, "x[0]"),
+    ):
+        with pytest.raises(InvalidInputError) as error:
+            _audit(**{side: bad})
+        assert error.value.field == f"{side}.{path}"
+
+
+_JSON_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6)
+)
+_JSON_OBJECTS = st.dictionaries(
+    st.text(max_size=6),
+    st.recursive(
+        _JSON_LEAVES,
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+        ),
+        max_leaves=10,
+    ),
+    max_size=4,
+)
+
+
+@given(state=_JSON_OBJECTS)
+def test_json_ready_mappings_read_back_equal(state: dict[str, Any]) -> None:
+    """Whatever the records accept in these mappings reads back equal."""
+    snapshot = ProgressSnapshot(**{**_SNAPSHOT, "state_snapshot": state})
+    assert from_json(to_json(snapshot), ProgressSnapshot) == snapshot
+    entry = _audit(before=state, after={"nested": [state, {"n": None}]})
+    assert from_json(to_json(entry), AuditEntry) == entry

@@ -358,10 +358,6 @@ GOOD_ENTRY = {"snapshot_id": "x0", "metrics": {"completion_percentage": 100.0}}
             "state_snapshot.steps['s1']",
         ),
         (
-            {"steps": {"s1": {"metrics": {"mastery_score": float("nan")}}}},
-            "state_snapshot.steps['s1']",
-        ),
-        (
             {"steps": {"s1": GOOD_ENTRY}, "snapshot_count": "many"},
             "state_snapshot.snapshot_count",
         ),

@@ -19,6 +19,7 @@ from mlc_progress import (
     ProgressSnapshot,
     ReconciliationMetadata,
     SequenceProgress,
+    SequenceStructure,
     Stage,
     StepDefinition,
     StepProgress,
@@ -219,3 +220,87 @@ def test_a_duration_out_of_range_or_of_another_kind_is_a_typed_error(
     with pytest.raises(InvalidInputError) as error:
         structure(value, timedelta)
     assert error.value.field == "duration"
+
+
+@pytest.mark.parametrize(
+    "text", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:00-01:00"]
+)
+def test_an_aware_time_utc_cannot_hold_is_a_typed_error(text: str) -> None:
+    """ISO text whose instant lies outside UTC's range is refused with the
+    D2 rule, not a bare OverflowError."""
+    with pytest.raises(InvalidInputError) as error:
+        structure(text, datetime)
+    assert error.value.field == "datetime"
+    with pytest.raises(InvalidInputError) as error:
+        from_json(
+            to_json(
+                Attempt(
+                    attempt_id="a",
+                    student_id="u",
+                    assignment_id="x",
+                    step_id="s",
+                    score=50.0,
+                    attempted_at=T0,
+                    duration_ms=1,
+                    session_id="z",
+                )
+            ).replace("2026-01-01T00:00:00Z", text),
+            Attempt,
+        )
+    assert error.value.field == "attempted_at"
+
+
+_HUGE_INT = "9" * 5000
+
+
+def test_from_json_refuses_an_integer_past_the_digit_limit() -> None:
+    """JSON text holding an integer past Python's digit limit for text is an
+    ``InvalidInputError``, not the bare ``ValueError`` of ``json.loads``."""
+    text = '{"student_id":"u","organization_id":"o","badges_earned":' + _HUGE_INT + "}"
+    with pytest.raises(InvalidInputError) as error:
+        from_json(text, StudentProgressSummary)
+    assert error.value.field == "StudentProgressSummary"
+
+
+def test_to_json_of_an_integer_past_the_digit_limit_names_the_field() -> None:
+    """A valid record holding an integer JSON text cannot write is refused
+    naming the field, not with a bare ``ValueError``."""
+    record = StudentProgressSummary(
+        student_id="u", organization_id="o", badges_earned=10**5000
+    )
+    with pytest.raises(InvalidInputError) as error:
+        to_json(record)
+    assert error.value.field == "badges_earned"
+    assert error.value.value == 10**5000
+
+
+@pytest.mark.parametrize(
+    "value", ["xyz", {"a1": 1}, 7, None], ids=["string", "object", "number", "null"]
+)
+def test_a_value_where_an_array_belongs_is_refused_naming_the_field(
+    value: Any,
+) -> None:
+    """A JSON string or object is not split into a tuple: an array field
+    takes a JSON array only, and the error names the field."""
+    with pytest.raises(InvalidInputError) as error:
+        from_json(
+            json.dumps({"sequence_id": "q", "assignment_ids": value}),
+            SequenceStructure,
+        )
+    assert error.value.field == "assignment_ids"
+    with pytest.raises(InvalidInputError) as error:
+        structure(
+            {
+                "step_id": "s",
+                "element_id": "g",
+                "stage": "PLAY",
+                "target_score": 80.0,
+                "concepts": value,
+            },
+            StepDefinition,
+        )
+    assert error.value.field == "concepts"
+    built = structure(
+        {"sequence_id": "q", "assignment_ids": ["a", "b"]}, SequenceStructure
+    )
+    assert built.assignment_ids == ("a", "b")

@@ -139,3 +139,44 @@ def test_an_int_too_large_for_a_float_is_refused_with_a_typed_error(huge: int) -
     with pytest.raises(InvalidInputError) as error:
         Policy(max_clock_skew_seconds=huge)
     assert error.value.field == "max_clock_skew_seconds"
+
+
+_OFF_THE_EDGE = [
+    datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))),
+    datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-1))),
+]
+
+
+@pytest.mark.parametrize("moment", _OFF_THE_EDGE, ids=["early", "late"])
+def test_an_aware_time_utc_cannot_hold_is_refused_naming_the_field(
+    moment: datetime,
+) -> None:
+    """An aware time whose instant lies outside UTC's range is refused by
+    the field's validator with the D2 rule, not a bare OverflowError."""
+    from mlc_progress import Attempt, StepProgress
+
+    assert v.to_utc(moment) is moment
+    assert v.to_utc_optional(moment) is moment
+    with pytest.raises(InvalidInputError) as error:
+        Attempt(
+            attempt_id="a",
+            student_id="u",
+            assignment_id="x",
+            step_id="s",
+            score=50.0,
+            attempted_at=moment,
+            duration_ms=1,
+            session_id="z",
+        )
+    assert error.value.field == "attempted_at"
+    assert error.value.rule == v.RULE_TIME
+    assert "UTC can hold" in v.RULE_TIME
+    with pytest.raises(InvalidInputError) as error:
+        StepProgress(
+            step_id="s",
+            assignment_id="a",
+            student_id="u",
+            target_score=80.0,
+            available_at=moment,
+        )
+    assert error.value.field == "available_at"

@@ -187,8 +187,12 @@ class AuditEntry:
     student_id: str = attrs.field(validator=v.identifier)
     assignment_id: str = attrs.field(validator=v.identifier)
     step_id: str | None = attrs.field(default=None, validator=v.optional_identifier)
-    before: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
-    after: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
+    before: Mapping[str, Any] = attrs.field(
+        factory=dict, hash=False, validator=v.json_ready
+    )
+    after: Mapping[str, Any] = attrs.field(
+        factory=dict, hash=False, validator=v.json_ready
+    )
 
 
 for _cls in (

@@ -225,7 +225,7 @@ class ProgressRepairFailed:
     assignment_id: str = attrs.field(validator=v.identifier)
     student_id: str = attrs.field(validator=v.identifier)
     violations: tuple[str, ...] = attrs.field(validator=v.identifiers)
-    diagnostics: Mapping[str, Any] = attrs.field(hash=False)
+    diagnostics: Mapping[str, Any] = attrs.field(hash=False, validator=v.json_ready)
 
 
 @attrs.frozen(kw_only=True)

@@ -69,6 +69,20 @@ def _whole(_: Any, attribute: Any, value: Any) -> None:
         raise InvalidInputError(attribute.name, value, "policy: a positive integer")
 
 
+def _fits_timedelta(unit: str) -> Any:
+    """A duration in ``unit`` that a ``timedelta`` can hold (D2), so the
+    policy's own duration properties exist; runs after the number check."""
+    rule = f"policy: a duration in {unit} within timedelta's range"
+
+    def check(_: Any, attribute: Any, value: Any) -> None:
+        try:
+            timedelta(**{unit: value})
+        except (OverflowError, ValueError):
+            raise InvalidInputError(attribute.name, value, rule) from None
+
+    return check
+
+
 def _between(low: int, high: int, rule: str | None = None) -> Any:
     """An integer in ``[low, high]``."""
     message = rule or f"policy: an integer in [{low}, {high}]"
@@ -238,10 +252,16 @@ class Policy:
     pacing_on_track_points: float = attrs.field(default=10.0, validator=_non_negative)
     pacing_behind_points: float = attrs.field(default=30.0, validator=_non_negative)
     # Velocity (D15): steps_per_week = completed in the window / (days / 7)
-    velocity_window_days: int = attrs.field(default=28, validator=_whole)
+    velocity_window_days: int = attrs.field(
+        default=28, validator=[_whole, _fits_timedelta("days")]
+    )
     # Time (D2) and free play (D9)
-    max_clock_skew_seconds: float = attrs.field(default=300.0, validator=_non_negative)
-    free_play_window_days: int = attrs.field(default=30, validator=_whole)
+    max_clock_skew_seconds: float = attrs.field(
+        default=300.0, validator=[_non_negative, _fits_timedelta("seconds")]
+    )
+    free_play_window_days: int = attrs.field(
+        default=30, validator=[_whole, _fits_timedelta("days")]
+    )
     # Milestones (D16), in ascending percentages
     milestones: tuple[int, ...] = attrs.field(default=(25, 50, 75, 100))
     # At-risk detection (D17)
@@ -261,7 +281,9 @@ class Policy:
     class_summary_minutes: int = attrs.field(default=15, validator=_whole)
     organization_dashboard_minutes: int = attrs.field(default=60, validator=_whole)
     # Snapshot retention (D22), calendar units
-    step_snapshot_retention_days: int = attrs.field(default=90, validator=_whole)
+    step_snapshot_retention_days: int = attrs.field(
+        default=90, validator=[_whole, _fits_timedelta("days")]
+    )
     assignment_snapshot_retention_years: int = attrs.field(default=1, validator=_whole)
     sequence_snapshot_retention_years: int = attrs.field(default=3, validator=_whole)
     student_snapshot_thinning_years: int = attrs.field(default=1, validator=_whole)
@@ -322,22 +344,43 @@ class Policy:
 
     @classmethod
     def from_json(cls, text: str) -> Policy:
-        """Build a policy from a JSON object."""
+        """Build a policy from a JSON object; raises :class:`InvalidInputError`
+        for anything else (text that is not JSON, nested too deep, an integer
+        past Python's digit limit, a value that is not text)."""
+        if not isinstance(text, str | bytes | bytearray):
+            raise InvalidInputError("policy", text, "JSON text")
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:
+            # ValueError: JSONDecodeError, an overlong integer, bytes not UTF-8.
             raise InvalidInputError(
                 "policy", text[:80], f"valid JSON ({exc})"
             ) from None
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except RecursionError:
+            raise InvalidInputError(
+                "policy", text[:80], "JSON nested too deep"
+            ) from None
 
     @classmethod
     def from_toml(cls, source: str | Path) -> Policy:
-        """Build a policy from TOML text, or from a ``Path`` to a TOML file."""
-        text = source.read_text() if isinstance(source, Path) else source
+        """Build a policy from TOML text, or from a ``Path`` to a UTF-8 TOML
+        file; raises :class:`InvalidInputError` for anything else."""
+        if isinstance(source, Path):
+            try:
+                text = source.read_bytes().decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidInputError(
+                    "policy", str(source), f"a TOML file is UTF-8 text ({exc})"
+                ) from None
+        else:
+            text = source
+        if not isinstance(text, str):
+            raise InvalidInputError("policy", text, "TOML text")
         try:
             data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
             raise InvalidInputError(
                 "policy", text[:80], f"valid TOML ({exc})"
             ) from None

@@ -420,22 +420,16 @@ class ProgressSnapshot:
     student_id: str = attrs.field(validator=v.identifier)
     scope_type: ScopeType = attrs.field(validator=v.enum_of(ScopeType))
     scope_id: str = attrs.field(validator=v.identifier)
-    state_snapshot: Mapping[str, Any] = attrs.field(eq=True, hash=False)
+    state_snapshot: Mapping[str, Any] = attrs.field(
+        eq=True, hash=False, validator=v.json_ready
+    )
     metrics_snapshot: Mapping[str, float] = attrs.field(hash=False)
     trigger: SnapshotTrigger = attrs.field(validator=v.enum_of(SnapshotTrigger))
-    notes: str | None = attrs.field(default=None)
-
-    @notes.validator
-    def _check_notes(self, attribute: attrs.Attribute[object], value: object) -> None:
-        _require(value is None or isinstance(value, str), "notes", value, "text")
-
-    @state_snapshot.validator
-    def _check_state(self, attribute: attrs.Attribute[object], value: object) -> None:
-        _require(isinstance(value, Mapping), "state_snapshot", value, "a JSON object")
+    notes: str | None = attrs.field(default=None, validator=v.optional_text)
 
     @metrics_snapshot.validator
     def _check_metrics(self, attribute: attrs.Attribute[object], value: object) -> None:
-        _require(isinstance(value, Mapping), "metrics_snapshot", value, "a JSON object")
+        v.json_ready(self, attribute, value)
         assert isinstance(value, Mapping)
         for key in ("completion_percentage", "mastery_score", "time_on_task_ms"):
             _require(

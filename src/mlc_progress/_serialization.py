@@ -47,7 +47,10 @@ def _structure_datetime(value: Any, _: type) -> datetime:
         raise InvalidInputError("datetime", value, "ISO-8601 text")
     if parsed.utcoffset() is None:
         raise InvalidInputError("datetime", value, RULE_TIME)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # its instant lies outside UTC's range (D2)
+        raise InvalidInputError("datetime", value, RULE_TIME) from None
 
 
 def _structure_float(value: Any, _: type) -> float:
@@ -122,6 +125,27 @@ def _structure_timedelta(value: Any, _: type) -> timedelta:
         raise InvalidInputError("duration", value, RULE_DURATION) from None
 
 
+def _is_array(kind: Any) -> bool:
+    """A homogeneous tuple type, ``tuple[str, ...]``: a JSON array."""
+    args = typing.get_args(kind)
+    return typing.get_origin(kind) is tuple and len(args) == 2 and args[1] is ...
+
+
+def _array_hook(kind: Any) -> Any:
+    """Structure a homogeneous tuple from a JSON array only: cattrs' own hook
+    iterates whatever it gets, splitting ``"xyz"`` into ``('x', 'y', 'z')``."""
+    item = typing.get_args(kind)[0]
+    structure_item = converter.get_structure_hook(item)
+
+    def structure_array(value: Any, _: type) -> tuple[Any, ...]:
+        if not isinstance(value, list | tuple):
+            raise InvalidInputError("array", value, "a JSON array")
+        return tuple([structure_item(element, item) for element in value])
+
+    return structure_array
+
+
+converter.register_structure_hook_factory(_is_array, _array_hook)
 converter.register_unstructure_hook(datetime, _unstructure_datetime)
 converter.register_structure_hook(datetime, _structure_datetime)
 converter.register_unstructure_hook(timedelta, _unstructure_timedelta)
@@ -168,6 +192,7 @@ _GENERIC_FIELDS = frozenset(
         "integer",
         "string",
         "flag",
+        "array",
         *(k.__name__ for k in _ENUMS),
     )
 )
@@ -234,8 +259,54 @@ def unstructure(record: Any) -> Any:
 
 
 def to_json(record: Any) -> str:
-    """``record`` as compact JSON text with sorted keys."""
-    return json.dumps(unstructure(record), sort_keys=True, separators=(",", ":"))
+    """``record`` as compact JSON text with sorted keys; a valid record JSON
+    text cannot hold (an integer past Python's digit limit) raises
+    :class:`InvalidInputError` naming the field."""
+    try:
+        return json.dumps(unstructure(record), sort_keys=True, separators=(",", ":"))
+    except ValueError as exc:
+        raise unwritable(record, exc) from None
+
+
+RULE_JSON_TEXT = "JSON text must be able to write it"
+
+
+def unwritable(
+    record: Any, exc: ValueError, rule: str = RULE_JSON_TEXT
+) -> InvalidInputError:
+    """The typed refusal of a valid record JSON text cannot hold: an integer
+    past Python's digit limit for text (``sys.get_int_max_str_digits``),
+    named by its field (``summary.badges_earned`` in a nested record) when
+    it is one of the record's own.
+
+    >>> from mlc_progress import StudentProgressSummary
+    >>> s = StudentProgressSummary(
+    ...     student_id="u", organization_id="o", badges_earned=10**5000)
+    >>> unwritable(s, ValueError("too many digits")).field
+    'badges_earned'
+    """
+    found = _overlong_int(record, "")
+    if found is None:
+        return InvalidInputError(type(record).__name__, record, f"{rule} ({exc})")
+    return InvalidInputError(found[0], found[1], f"{rule} ({exc})")
+
+
+def _overlong_int(record: Any, path: str) -> tuple[str, int] | None:
+    """The path and value of the first integer field ``str`` refuses."""
+    if not attrs.has(type(record)):
+        return None
+    for field in attrs.fields(type(record)):
+        value = getattr(record, field.name)
+        if isinstance(value, int):
+            try:
+                str(value)
+            except ValueError:
+                return f"{path}{field.name}", value
+        elif attrs.has(type(value)):
+            found = _overlong_int(value, f"{path}{field.name}.")
+            if found is not None:
+                return found
+    return None
 
 
 def from_json(text: str, cls: type[T]) -> T:
@@ -244,7 +315,8 @@ def from_json(text: str, cls: type[T]) -> T:
         raise InvalidInputError(cls.__name__, text, "JSON text")
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError: JSONDecodeError, or an integer past the digit limit.
         raise InvalidInputError(
             cls.__name__, text[:80], f"valid JSON ({exc})"
         ) from None

@@ -8,6 +8,7 @@ They are deliberately plain functions: records are built on the hot path.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,16 +24,36 @@ RULE_ID = (
     " (no lone surrogates)"
 )
 RULE_TEXT = "a string of valid Unicode (no lone surrogates)"
-RULE_TIME = "D2: a datetime is timezone-aware (it is normalized to UTC)"
+RULE_TIME = (
+    "D2: a datetime is timezone-aware and its instant a time UTC can hold"
+    " (it is normalized to UTC)"
+)
 RULE_RATIO = "D5: a ratio is a finite non-negative number, not a boolean"
+RULE_JSON_READY = (
+    "JSON-ready data that reads back equal: objects with string keys, arrays"
+    " as lists, strings of valid Unicode, booleans, null, integers and finite"
+    " numbers"
+)
 
 
 def to_utc(value: datetime) -> datetime:
-    """Normalize an aware datetime to UTC; leave anything else to the validator."""
+    """Normalize an aware datetime to UTC; leave anything else to the validator.
+
+    An aware time whose instant lies outside UTC's range (0001-01-01 00:00 at
+    +01:00) is left as it is, so the validator refuses it naming the field (D2).
+
+    >>> from datetime import timedelta, timezone
+    >>> early = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1)))
+    >>> to_utc(early) is early
+    True
+    """
     if type(value) is datetime and value.tzinfo is UTC:
         return value  # already normalized: the common case, kept as is
     if isinstance(value, datetime) and value.utcoffset() is not None:
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            return value
     return value
 
 
@@ -220,6 +241,12 @@ def text(_: Any, attribute: Any, value: Any) -> None:
         raise InvalidInputError(attribute.name, value, RULE_TEXT)
 
 
+def optional_text(instance: Any, attribute: Any, value: Any) -> None:
+    """``None`` or a string of valid Unicode (free text, Q141)."""
+    if value is not None:
+        text(instance, attribute, value)
+
+
 def instance_of(kind: type) -> Any:
     """Validator accepting only instances of ``kind``."""
 
@@ -251,3 +278,64 @@ def tuple_of(kind: type) -> Any:
             )
 
     return check
+
+
+def _json_fault(value: Any, path: str) -> tuple[str, object] | None:
+    """The path and value of the first part of ``value`` that is not
+    JSON-ready (:data:`RULE_JSON_READY`), or ``None``."""
+    kind = type(value)
+    if kind is str:
+        return None if value.isascii() or unicode_text(value) else (path, value)
+    if kind is float:
+        return None if math.isfinite(value) else (path, value)
+    if value is None or kind is bool:
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not (isinstance(key, str) and unicode_text(key)):
+                return (path, key)
+            fault = _json_fault(item, f"{path}.{key}")
+            if fault is not None:
+                return fault
+        return None
+    if kind is list:
+        for index, item in enumerate(value):
+            fault = _json_fault(item, f"{path}[{index}]")
+            if fault is not None:
+                return fault
+        return None
+    # Subclasses (a StrEnum member, a numpy float) write as their base type.
+    if isinstance(value, str):
+        return None if unicode_text(value) else (path, value)
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path, value)
+    if isinstance(value, int):
+        # Any length: JSON has no limit; one past Python's digit limit for
+        # text is refused when written, naming its field (``to_json``).
+        return None
+    return (path, value)  # a tuple, a datetime, a set: JSON reads back other
+
+
+def json_ready(_: Any, attribute: Any, value: Any) -> None:
+    """A mapping of JSON-ready data that reads back equal (snapshots, audit
+    copies, diagnostics); the error names the path of the first bad part.
+
+    >>> from types import SimpleNamespace
+    >>> field = SimpleNamespace(name="state")
+    >>> json_ready(None, field, {"steps": ["s1"], "score": 70.0})
+    >>> json_ready(None, field, {"steps": ("s1",)})
+    Traceback (most recent call last):
+    ...
+    mlc_progress._errors.InvalidInputError: state.steps=('s1',) is invalid: ...
+    """
+    name = attribute.name
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(name, value, f"a JSON object: {RULE_JSON_READY}")
+    try:
+        fault = _json_fault(value if isinstance(value, dict) else dict(value), name)
+    except RecursionError:
+        raise InvalidInputError(
+            name, "...", "JSON-ready data nested less deep"
+        ) from None
+    if fault is not None:
+        raise InvalidInputError(fault[0], fault[1], RULE_JSON_READY)

@@ -37,8 +37,12 @@ from typing import Any
 
 import attrs
 
-from .._errors import InvalidInputError
-from .._serialization import _unstructure_datetime, event_to_dict, unstructure
+from .._serialization import (
+    _unstructure_datetime,
+    event_to_dict,
+    unstructure,
+    unwritable,
+)
 
 __all__ = ["encode", "encode_event"]
 
@@ -52,7 +56,7 @@ def _reference(record: Any) -> str:
     try:
         return _dumps(unstructure(record))
     except ValueError as exc:
-        raise _unwritable(record, exc) from None
+        raise unwritable(record, exc, _RULE_JSON) from None
 
 
 def _reference_event(event: Any) -> str:
@@ -60,21 +64,7 @@ def _reference_event(event: Any) -> str:
     try:
         return _dumps(event_to_dict(event))
     except ValueError as exc:
-        raise _unwritable(event, exc) from None
-
-
-def _unwritable(record: Any, exc: ValueError) -> InvalidInputError:
-    """The typed refusal of a valid record JSON text cannot hold: an integer
-    past Python's digit limit for text (``sys.get_int_max_str_digits``),
-    named by its field when it is one of the record's own."""
-    for field in attrs.fields(type(record)):
-        value = getattr(record, field.name)
-        if isinstance(value, int):
-            try:
-                str(value)
-            except ValueError:
-                return InvalidInputError(field.name, value, f"{_RULE_JSON} ({exc})")
-    return InvalidInputError(type(record).__name__, record, f"{_RULE_JSON} ({exc})")
+        raise unwritable(event, exc, _RULE_JSON) from None
 
 
 _RULE_JSON = "a record is stored as JSON text, which must be able to write it"
