@@ -189,10 +189,7 @@ def checked_assignment_progress(
         done_at = [t for t in required_completed_at if t is not None]
         completed_at = max(done_at) if done_at else first_touch
     velocity = steps_per_week(required_completed_at, as_of=as_of, policy=policy)
-    try:
-        window_end = structure.window_end(due_at_override)
-    except OverflowError:
-        raise _window_past_9999(structure) from None
+    window_end = checked_window_end(structure, due_at_override)
     expected = expected_percentage(
         created_at=structure.created_at, window_end=window_end, as_of=as_of
     )
@@ -253,10 +250,7 @@ def _step_due(
     """
     if due_at_override is None:
         return step.due_at or structure.due_at
-    try:
-        original_end = structure.window_end()
-    except OverflowError:
-        raise _window_past_9999(structure) from None
+    original_end = checked_window_end(structure)
     if step.due_at is None or original_end is None:
         return due_at_override
     try:
@@ -269,13 +263,20 @@ def _step_due(
         ) from None
 
 
-def _window_past_9999(structure: AssignmentStructure) -> InvalidInputError:
-    """D15: ``created_at + estimated_duration`` past 9999 has no date."""
-    return InvalidInputError(
-        "estimated_duration",
-        structure.estimated_duration,
-        "D15: the pacing window ends before year 10000",
-    )
+def checked_window_end(
+    structure: AssignmentStructure, due_at_override: datetime | None = None
+) -> datetime | None:
+    """``structure.window_end(due_at_override)`` (D8, D15); an estimated end
+    past 9999 has no date: :class:`InvalidInputError` naming
+    ``estimated_duration``, as every figure that needs it refuses it."""
+    try:
+        return structure.window_end(due_at_override)
+    except OverflowError:
+        raise InvalidInputError(
+            "estimated_duration",
+            structure.estimated_duration,
+            "D15: the pacing window ends before year 10000",
+        ) from None
 
 
 class Layout:

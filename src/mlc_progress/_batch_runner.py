@@ -32,7 +32,7 @@ from ._enums import ScopeType
 from ._errors import InvalidInputError, NotFoundError
 from ._history import AssignmentRecords
 from ._pacing import utc_argument
-from ._policy import DEFAULT_POLICY, Policy
+from ._policy import DEFAULT_POLICY, Policy, check_policy
 from ._ports import (
     BatchJobProgress,
     BatchStore,
@@ -41,7 +41,7 @@ from ._ports import (
     StructureCatalog,
 )
 from ._records import ProgressSnapshot
-from ._retry import retrying
+from ._retry import check_retries, retrying
 from ._risk import DismissalStats, RiskState
 from ._rollups import (
     ClassSummary,
@@ -191,11 +191,6 @@ def _check_as_of(as_of: datetime) -> datetime:
     return as_of
 
 
-def _check_policy(policy: object) -> None:
-    if not isinstance(policy, Policy):
-        raise InvalidInputError("policy", policy, "a Policy")
-
-
 def _check_port(field: str, port: object, kind: str, method: str) -> None:
     if not callable(getattr(port, method, None)):
         raise InvalidInputError(field, port, f"a {kind} (with {method})")
@@ -222,7 +217,7 @@ def policy_fingerprint(policy: Policy) -> str:
     >>> policy_fingerprint(Policy()) == policy_fingerprint(Policy(risk_inactive_days=9))
     False
     """
-    _check_policy(policy)
+    check_policy(policy)
     text = json.dumps(policy.to_dict(), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -482,11 +477,6 @@ def _whole(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_retries(max_retries: int) -> None:
-    if not (_whole(max_retries) and max_retries >= 0):
-        raise InvalidInputError("max_retries", max_retries, "a non-negative integer")
-
-
 def _transact(
     store: BatchStore, max_retries: int, work: Callable[[BatchUnitOfWork], T]
 ) -> T:
@@ -682,12 +672,12 @@ def run_batch(
         _check_port("metrics", metrics, "MetricsSink", "record")
     v.check_id_value("organization_id", organization_id)
     as_of = _check_as_of(as_of)
-    _check_policy(policy)
+    check_policy(policy)
     if progress is not None and not callable(progress):
         raise InvalidInputError("progress", progress, "None or progress(done, total)")
     if not (_whole(chunk_size) and chunk_size > 0):
         raise InvalidInputError("chunk_size", chunk_size, "a positive integer")
-    _check_retries(max_retries)
+    check_retries(max_retries)
     if job_id is None:
         job_id = default_job_id(as_of)
     v.check_id_value("job_id", job_id)
@@ -795,7 +785,7 @@ def enroll(
     """
     _check_port("store", store, "BatchStore", "unit_of_work")
     v.check_id_value("organization_id", organization_id)
-    _check_retries(max_retries)
+    check_retries(max_retries)
     if not isinstance(enrollments, Iterable):
         raise InvalidInputError("enrollments", enrollments, "an iterable of Enrollment")
     entries = tuple(enrollments)

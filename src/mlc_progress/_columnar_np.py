@@ -13,8 +13,8 @@ import enum
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
-from . import _validate as v
 from ._errors import InvalidInputError
+from ._pacing import utc_argument
 
 try:
     import numpy as np
@@ -76,10 +76,7 @@ def to_us(moment: datetime | None) -> int:
     """
     if moment is None:
         return NAT
-    if moment.__class__ is not datetime or moment.tzinfo is not UTC:
-        moment = v.to_utc(moment)
-        v.check_time_value("moment", moment)
-    delta = moment - _EPOCH
+    delta = utc_argument("moment", moment) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 

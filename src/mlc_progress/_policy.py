@@ -394,6 +394,12 @@ class Policy:
         return result
 
 
+def check_policy(policy: object) -> None:
+    """Refuse, naming the argument, what is not a :class:`Policy`."""
+    if not isinstance(policy, Policy):
+        raise InvalidInputError("policy", policy, "a Policy")
+
+
 DEFAULT_POLICY = Policy()
 
 for _cls in (StageWeights, RollupPolicy, SchedulePolicy, ViewPolicy, Policy):

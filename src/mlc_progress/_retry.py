@@ -12,10 +12,10 @@ from typing import TypeVar
 
 from . import _validate as v
 from ._errors import ConflictError, InvalidInputError, StorageError
-from ._policy import Policy
+from ._policy import check_policy
 from ._ports import Clock
 
-__all__ = ["check_shell", "read_clock", "retrying"]
+__all__ = ["check_retries", "check_shell", "read_clock", "retrying"]
 
 T = TypeVar("T")
 
@@ -75,8 +75,13 @@ def check_shell(unit_of_work: object, policy: object, max_retries: object) -> No
             unit_of_work,
             "a callable that makes a unit of work (an adapter's unit_of_work)",
         )
-    if not isinstance(policy, Policy):
-        raise InvalidInputError("policy", policy, "a Policy")
+    check_policy(policy)
+    check_retries(max_retries)
+
+
+def check_retries(max_retries: object) -> None:
+    """Refuse, naming the argument, a ``max_retries`` that is not a whole
+    number of at least 0."""
     if not (
         isinstance(max_retries, int)
         and not isinstance(max_retries, bool)

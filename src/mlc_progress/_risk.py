@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 
 from . import _validate as v
-from ._assignment import _window_past_9999
+from ._assignment import checked_window_end
 from ._enums import AssignmentStatus, PacingStatus, SnapshotTrigger, StepState
 from ._errors import InvalidInputError
 from ._events import Event, StudentAtRiskDetected
@@ -435,17 +435,6 @@ def _days_since(
     return int((as_of - reference) // _DAY)
 
 
-def _window_end(
-    structure: AssignmentStructure, progress: AssignmentProgress
-) -> datetime | None:
-    """The student's pacing window end (D8, D15); one past 9999 is refused
-    as the record path's assignment progress refuses it."""
-    try:
-        return structure.window_end(progress.due_at_override)
-    except OverflowError:
-        raise _window_past_9999(structure) from None
-
-
 def _pacing(
     active: list[AssignmentStanding], as_of: datetime, policy: Policy
 ) -> RiskFactor | None:
@@ -453,7 +442,7 @@ def _pacing(
     for a in active:
         expected = expected_percentage(
             created_at=a.structure.created_at,
-            window_end=_window_end(a.structure, a.progress),
+            window_end=checked_window_end(a.structure, a.progress.due_at_override),
             as_of=as_of,
         )
         if expected is None:
@@ -587,7 +576,7 @@ def proposed_due_date(
     ...                   as_of=datetime(2026, 1, 15, tzinfo=UTC)).day
     29
     """
-    end = _window_end(structure, progress)
+    end = checked_window_end(structure, progress.due_at_override)
     if end is None:
         return None
     window_days = (end - structure.created_at) / _DAY

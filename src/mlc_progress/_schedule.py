@@ -20,7 +20,7 @@ from dateutil import rrule
 from . import _validate as v
 from ._errors import InvalidInputError
 from ._pacing import utc_argument
-from ._policy import DEFAULT_POLICY, Policy
+from ._policy import DEFAULT_POLICY, Policy, check_policy
 from ._serialization import register_enums
 
 __all__ = [
@@ -81,11 +81,6 @@ _REACHABLE = (
 )
 
 
-def _check_policy(policy: object) -> None:
-    if not isinstance(policy, Policy):
-        raise InvalidInputError("policy", policy, "a Policy")
-
-
 def _check_reach(field: str, at: datetime) -> None:
     """D21: the slots around ``at`` are dates of the calendar."""
     first, last = _REACHABLE
@@ -133,7 +128,7 @@ def latest_slot(
     '2026-03-08T00:00:00+00:00'
     """
     at = utc_argument("at", at)
-    _check_policy(policy)
+    check_policy(policy)
     if kind not in _CLOCK_JOBS:
         raise InvalidInputError("kind", kind, "D21: a clock job has slots")
     _check_reach("at", at)
@@ -180,7 +175,7 @@ def next_due(
         last_run = utc_argument("last_run", last_run)
     if last_activity_at is not None:
         last_activity_at = utc_argument("last_activity_at", last_activity_at)
-    _check_policy(policy)
+    check_policy(policy)
     kind = job.kind
     if kind in _CLOCK_JOBS:
         if last_run is None:
@@ -217,7 +212,7 @@ def iter_due_jobs(
     """Yield the jobs due at ``now``, one at a time (see :func:`due_jobs`).
     Its arguments are checked when it is called."""
     now = utc_argument("now", now)
-    _check_policy(policy)
+    check_policy(policy)
     for field, mapping in (
         ("last_runs", last_runs),
         ("student_activity", student_activity),

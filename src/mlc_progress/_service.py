@@ -279,9 +279,12 @@ class ProgressService:
             outcomes = []
             for index, command in enumerate(batch):
                 try:
+                    key = command_id_of(command)  # the command's own check first
                     self._authorize(uow, organization_id, command, actor, now)
                     outcomes.append(
-                        self._apply_one(uow, organization_id, command, now, applied)
+                        self._apply_one(
+                            uow, organization_id, command, key, now, applied
+                        )
                     )
                 except (InvalidInputError, NotFoundError, _Denied) as exc:
                     if len(batch) > 1:
@@ -309,9 +312,8 @@ class ProgressService:
         actor: Actor | None,
         now: datetime,
     ) -> None:
-        """Raise :class:`_Denied` unless ``actor`` may apply ``command``;
-        :class:`InvalidInputError` when ``command`` is no command."""
-        command_id_of(command)  # the command's own check comes first
+        """Raise :class:`_Denied` unless ``actor`` may apply ``command``, a
+        command already checked (``command_id_of``)."""
         if actor is None and command_action(command) is None:
             return  # the system's own command (D19: attempts come from games)
         roster: Roster | None = getattr(uow, "roster", None)
@@ -361,13 +363,14 @@ class ProgressService:
         uow: UnitOfWork,
         organization_id: str,
         command: Command,
+        key: str,
         now: datetime,
         applied: set[str] | None = None,
     ) -> Outcome:
-        """Apply one command in ``uow``. ``applied``, when given, holds every
-        id of the batch already in the command log or applied earlier in the
-        batch, and grows with this command's ids; otherwise the log is asked."""
-        key = command_id_of(command)
+        """Apply one command, whose id is ``key``, in ``uow``. ``applied``,
+        when given, holds every id of the batch already in the command log
+        or applied earlier in the batch, and grows with this command's ids;
+        otherwise the log is asked."""
         if (
             key in applied
             if applied is not None

@@ -25,7 +25,7 @@ from typing import Any
 import attrs
 
 from . import _validate as v
-from ._assignment import _window_past_9999, checked_assignment_progress, layout
+from ._assignment import checked_assignment_progress, checked_window_end, layout
 from ._commands import (
     AdjustTarget,
     ArchiveAssignment,
@@ -731,10 +731,7 @@ class _Transition:
     def extend_due_date(self, command: ExtendDueDate) -> None:
         """D8: a due date after the current end; an estimated end past 9999
         has no date (D15), as for every figure of the assignment."""
-        try:
-            current = self.structure.window_end(self.due_at_override)
-        except OverflowError:
-            raise _window_past_9999(self.structure) from None
+        current = checked_window_end(self.structure, self.due_at_override)
         if command.due_at <= self.structure.created_at or (
             current is not None and command.due_at <= current
         ):

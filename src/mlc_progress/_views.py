@@ -2167,10 +2167,7 @@ def parent_report(
     'u1 has learned on 3 days in a row.'
     """
     names = directory or Directory()
-    if summary.student_id != student_id:
-        raise InvalidInputError(
-            "summary.student_id", summary.student_id, f"the report is of {student_id!r}"
-        )
+    _summary_of(student_id, summary)
     mine = [
         a
         for a in _student_of(student_id, assignments, as_of=as_of, policy=policy)
