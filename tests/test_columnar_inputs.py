@@ -297,11 +297,12 @@ def test_a_uint64_count_within_int64_gives_the_record_paths_struggle_factor() ->
 def test_an_integer_ratio_float64_cannot_hold_is_refused(cv: int) -> None:
     """Q132: the record path computes N = round(100 * cv) with Python's
     integers; the table refuses an integer cv when float64 would round cv
-    or 100 * cv, naming the row."""
+    or 100 * cv, naming the row, with one rule for records and columns."""
     step = played("s0", T0 + timedelta(days=1), attempts=3, cv=cv)
     with pytest.raises(InvalidInputError) as err:
         StepColumns.from_histories([one_step(step)])
     assert (err.value.field, err.value.value) == ("consistency_score[0]", cv)
+    from_records = err.value.rule
     column = np.array([cv if cv < 2**63 else 2**62 + 1], dtype=np.int64)
     with pytest.raises(InvalidInputError) as err:
         table(
@@ -309,6 +310,7 @@ def test_an_integer_ratio_float64_cannot_hold_is_refused(cv: int) -> None:
             consistency_score=column,
         )
     assert err.value.field == "consistency_score[0]"
+    assert err.value.rule == from_records
 
 
 def test_an_integer_m2_float64_cannot_hold_is_refused() -> None:

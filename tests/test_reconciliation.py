@@ -793,6 +793,15 @@ def test_a_snapshot_stored_before_the_change_record_rolls_back_as_before() -> No
             {"steps": {"s1": {"target_score": "80", "complete": True}}},
             "state_snapshot.after.steps['s1']",
         ),
+        (
+            "after",
+            {
+                "steps": {
+                    "s1": {"target_score": 80, "complete": True, "attempt_count": -1}
+                }
+            },
+            "state_snapshot.after.steps['s1']",
+        ),
     ],
 )
 def test_rollback_refuses_a_malformed_change_record(

@@ -110,6 +110,20 @@ def test_a_validator_accepts_exactly_what_its_rule_allows(
     assert _accepts(name, value) == RULES[name](value)
 
 
+@given(value=values)
+def test_check_count_value_refuses_what_the_count_validator_refuses(
+    value: Any,
+) -> None:
+    """D4: the count check of hand-written checks on stored data gives the
+    count validator's verdict, naming the field it is given, with RULE_COUNT."""
+    if RULES["count"](value):
+        v.check_count_value("stored.count", value)
+        return
+    with pytest.raises(InvalidInputError) as error:
+        v.check_count_value("stored.count", value)
+    assert (error.value.field, error.value.rule) == ("stored.count", v.RULE_COUNT)
+
+
 @given(moment=st.datetimes(timezones=st.just(UTC)))
 def test_a_utc_time_is_kept_as_the_same_object(moment: datetime) -> None:
     """Normalizing a datetime already in UTC returns it unchanged."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ._columnar_columns import INT64_MAX, INT64_MIN, RULE_INT64, rule_exact_int
 from ._columnar_fields import STEP_FIELDS
 from ._columnar_np import NAT, code_of, day_number, np, to_us
 from ._enums import AssignmentStatus
@@ -33,19 +34,10 @@ def rule_bits(rules: Iterable[RiskRule]) -> int:
     return bits
 
 
-_INT64 = (-(2**63), 2**63 - 1)
-_RULE_INT64 = "columnar: an integer fits in 64 bits, signed (Q132)"
-_RULE_EXACT = "columnar: an integer ratio converts to float64 exactly (Q132)"
-_RULE_EXACT_CV = (
-    "columnar: an integer ratio converts to float64 exactly, and so does 100"
-    " times it (D17's N; Q132)"
-)
-
-
 def _exact_ratio(value: int, scale: int) -> bool:
     """Whether ``float`` keeps the integer ``value`` and ``scale * value``
-    exactly: the kernel computes with float64 what the record path computes
-    with Python's integers."""
+    exactly (:func:`rule_exact_int`); checked per value, as ``np.array``
+    rounds a Python int silently."""
     try:
         return float(value) == value and float(scale * value) == scale * value
     except OverflowError:
@@ -233,11 +225,11 @@ def columns_from_histories(
         try:
             arguments[name] = np.array(values, dtype=dtypes.get(name, np.int64))
         except OverflowError:
-            low, high = _INT64
-            row = next((i for i, x in enumerate(values) if not low <= x <= high), 0)
-            raise InvalidInputError(
-                f"{name}[{row}]", values[row], _RULE_INT64
-            ) from None
+            row = next(
+                (i for i, x in enumerate(values) if not INT64_MIN <= x <= INT64_MAX),
+                0,
+            )
+            raise InvalidInputError(f"{name}[{row}]", values[row], RULE_INT64) from None
     return arguments
 
 
@@ -247,9 +239,9 @@ def _append_step(out: dict[str, list[Any]], step: Any, row: int) -> None:
     # computes with it (D17's N is round(100 * cv)).
     cv, m2 = step.consistency_score, step.score_m2
     if isinstance(cv, int) and not _exact_ratio(cv, 100):
-        raise InvalidInputError(f"consistency_score[{row}]", cv, _RULE_EXACT_CV)
+        raise InvalidInputError(f"consistency_score[{row}]", cv, rule_exact_int(100))
     if isinstance(m2, int) and not _exact_ratio(m2, 1):
-        raise InvalidInputError(f"score_m2[{row}]", m2, _RULE_EXACT)
+        raise InvalidInputError(f"score_m2[{row}]", m2, rule_exact_int())
     out["state"].append(code_of(step.state))
     out["started_at"].append(to_us(step.started_at))
     out["completed_at"].append(to_us(step.completed_at))

@@ -39,8 +39,9 @@ _MIN_DAY = day_number(date.min)
 _MAX_DAY = day_number(date.max)
 # Sums of a column must fit in int64 (Python's ints do not overflow).
 _SUM_LIMIT = 2**62
-_INT64_MAX = int(np.iinfo(np.int64).max)
-_RULE_INT64 = "columnar: an integer fits in 64 bits, signed (Q132)"
+INT64_MIN = int(np.iinfo(np.int64).min)
+INT64_MAX = int(np.iinfo(np.int64).max)
+RULE_INT64 = "columnar: an integer fits in 64 bits, signed (Q132)"
 # Every integer up to this is a float64.
 _FLOAT_EXACT = 2**53
 # Rows checked at a time: a chunk's columns stay in a core's cache.
@@ -97,11 +98,11 @@ def _column(name: str, value: Any, n: int | None) -> Array:
     return array
 
 
-def _check_int64(name: str, array: Array, rule: str = _RULE_INT64) -> None:
+def _check_int64(name: str, array: Array, rule: str = RULE_INT64) -> None:
     """uint64 values past the int64 maximum are refused: a limit of the
     table (Q132), which holds integers as int64."""
     if array.dtype.kind == "u" and array.dtype.itemsize == 8 and len(array):
-        big = array > _INT64_MAX
+        big = array > INT64_MAX
         if big.any():
             row = int(big.argmax())
             raise InvalidInputError(f"{name}[{row}]", int(array[row]), rule)
@@ -128,6 +129,18 @@ def _ints(
     if array.dtype.kind == "u":
         return _readonly(array.astype(np.promote_types(array.dtype, np.int8)))
     return _readonly(array)
+
+
+def rule_exact_int(scale: int = 1) -> str:
+    """The rule an integer breaks when float64 would round it, or ``scale``
+    times it: the record path computes with Python's integers (Q132).
+
+    >>> rule_exact_int(100)
+    'columnar: an integer converts to float64 exactly, and so does 100 times it (Q132)'
+    """
+    return "columnar: an integer converts to float64 exactly" + (
+        f", and so does {scale} times it (Q132)" if scale != 1 else " (Q132)"
+    )
 
 
 def _inexact_ints(ints: Array, scale: int) -> Array:
@@ -167,9 +180,7 @@ def _floats(name: str, value: Any, n: int, rule: str, *, scale: int = 1) -> Arra
             if array.dtype.itemsize == 8
             else np.zeros(len(ints), dtype=bool)
         )
-        limit = "columnar: an integer converts to float64 exactly" + (
-            f", and so does {scale} times it (Q132)" if scale != 1 else " (Q132)"
-        )
+        limit = rule_exact_int(scale)
     if inexact.any():
         row = int(inexact.argmax())
         raise InvalidInputError(f"{name}[{row}]", array[row].item(), limit)

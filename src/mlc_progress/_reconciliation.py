@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple, TypeGuard
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -894,10 +894,6 @@ class _ChangeMade:
     sequence: SequenceProgress | None
 
 
-def _is_number(value: object) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _change_made(snapshot: ProgressSnapshot) -> _ChangeMade:
     """Read ``step_mapping`` and ``after`` of a pre-change snapshot; an older
     snapshot without them reads as no mapping and nothing known (Q67)."""
@@ -923,23 +919,18 @@ def _change_made(snapshot: ProgressSnapshot) -> _ChangeMade:
     steps: dict[str, _Left] = {}
     for step_id, left in raw_steps.items():
         fields = left if isinstance(left, Mapping) else {}
-        target = fields.get("target_score")
+        target: Any = fields.get("target_score")  # checked below
         complete = fields.get("complete")
-        count = fields.get("attempt_count")
-        if not (
-            isinstance(step_id, str)
-            and _is_number(target)
-            and 0 < target <= 100
-            and isinstance(complete, bool)
-            and isinstance(count, int)
-            and not isinstance(count, bool)
-            and count >= 0
-        ):
+        count: Any = fields.get("attempt_count")  # checked below
+        field = f"state_snapshot.after.steps[{step_id!r}]"
+        if not (isinstance(step_id, str) and isinstance(complete, bool)):
             raise InvalidInputError(
-                f"state_snapshot.after.steps[{step_id!r}]",
+                field,
                 left,
                 "Q67: a target in (0, 100], complete (a bool) and an attempt_count",
             )
+        v.check_target_value(field, target)
+        v.check_count_value(field, count)
         steps[step_id] = _Left(float(target), complete, count)
     raw_sequence = after.get("sequence")
     return _ChangeMade(

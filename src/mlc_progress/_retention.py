@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -502,7 +501,7 @@ def fold_snapshots(
             )
         if snap.scope_type is ScopeType.STEP:
             for key, number in snap.metrics_snapshot.items():
-                if not _finite(number):
+                if not (v._is_number(number) and v.finite(number)):
                     raise InvalidInputError(
                         f"metrics_snapshot.{key}",
                         number,
@@ -580,7 +579,7 @@ def _aggregate_content(
         if not (
             isinstance(step_id, str)
             and isinstance(metrics, Mapping)
-            and all(_finite(number) for number in metrics.values())
+            and all(v._is_number(x) and v.finite(x) for x in metrics.values())
         ):
             raise InvalidInputError(
                 f"state_snapshot.steps[{step_id!r}]",
@@ -589,22 +588,8 @@ def _aggregate_content(
             )
         entries[step_id] = dict(entry)
     count = state.get("snapshot_count", 0)
-    if not (isinstance(count, int) and not isinstance(count, bool) and count >= 0):
-        raise InvalidInputError(
-            "state_snapshot.snapshot_count",
-            count,
-            "D22: an aggregate counts its step snapshots, a whole number >= 0",
-        )
+    v.check_count_value("state_snapshot.snapshot_count", count)
     return entries, count
-
-
-def _finite(number: object) -> bool:
-    """A number a float holds: no bool, NaN, infinity or int past float's range."""
-    return (
-        isinstance(number, int | float)
-        and not isinstance(number, bool)
-        and -sys.float_info.max <= number <= sys.float_info.max
-    )
 
 
 def _merge_step(

@@ -101,6 +101,11 @@ def unicode_text(value: str) -> bool:
     return True
 
 
+def check_count_value(field: str, value: object) -> None:
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        raise InvalidInputError(field, value, RULE_COUNT)
+
+
 def check_id_value(field: str, value: object) -> None:
     if not (isinstance(value, str) and value.strip() and unicode_text(value)):
         raise InvalidInputError(field, value, RULE_ID)
@@ -147,8 +152,7 @@ def percentage(_: Any, attribute: Any, value: Any) -> None:
 def count(_: Any, attribute: Any, value: Any) -> None:
     if type(value) is int and value >= 0:
         return
-    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
-        raise InvalidInputError(attribute.name, value, RULE_COUNT)
+    check_count_value(attribute.name, value)
 
 
 def duration_ms(_: Any, attribute: Any, value: Any) -> None:
