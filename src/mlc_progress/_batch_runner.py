@@ -177,8 +177,10 @@ def scheduled_snapshot_kinds(
     )
 
 
-def _check_as_of(as_of: datetime) -> datetime:
-    """``as_of`` in UTC, refused outside ``[FIRST_AS_OF, END_AS_OF)``."""
+def batch_as_of(as_of: datetime) -> datetime:
+    """``as_of`` in UTC, refused outside ``[FIRST_AS_OF, END_AS_OF)``: the
+    one home of the batch's range, which the command line and the demo
+    check too."""
     as_of = utc_argument("as_of", as_of)
     if not FIRST_AS_OF <= as_of < END_AS_OF:
         raise InvalidInputError(
@@ -671,7 +673,7 @@ def run_batch(
     if metrics is not None:
         _check_port("metrics", metrics, "MetricsSink", "record")
     v.check_id_value("organization_id", organization_id)
-    as_of = _check_as_of(as_of)
+    as_of = batch_as_of(as_of)
     check_policy(policy)
     if progress is not None and not callable(progress):
         raise InvalidInputError("progress", progress, "None or progress(done, total)")

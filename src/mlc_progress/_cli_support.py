@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 
 from . import _validate as v
-from ._batch_runner import END_AS_OF, FIRST_AS_OF, BatchReport
+from ._batch_runner import BatchReport, batch_as_of
 from ._batch_runner import run_batch as _run_batch
 from ._commands import (
     AdjustTarget,
@@ -588,14 +588,14 @@ def demo_term_start(as_of: datetime) -> datetime:
     >>> demo_term_start(datetime(2026, 11, 1, 9, tzinfo=UTC)).isoformat()
     '2026-09-06T00:00:00+00:00'
     """
-    as_of = utc_argument("as_of", as_of)
-    first = max(FIRST_AS_OF, datetime.min.replace(tzinfo=UTC) + _DEMO_REACH)
-    if not first <= as_of < END_AS_OF:
+    as_of = batch_as_of(as_of)
+    first = datetime.min.replace(tzinfo=UTC) + _DEMO_REACH
+    if as_of < first:
         raise InvalidInputError(
             "as_of",
             as_of,
             f"the demo runs from {first.isoformat()} (its term starts {DEMO_DAY}"
-            f" days before) to before {END_AS_OF.isoformat()} (the batch's range)",
+            " days before)",
         )
     return (as_of - _DEMO_REACH).replace(hour=0, minute=0, second=0, microsecond=0)
 

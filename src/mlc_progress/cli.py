@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -30,7 +30,7 @@ from rich.text import Text
 
 from . import _cli_support as support
 from ._audit import audit_organization, format_audit_report
-from ._batch_runner import END_AS_OF, FIRST_AS_OF
+from ._batch_runner import END_AS_OF, FIRST_AS_OF, batch_as_of
 from ._errors import ProgressError
 from ._html import (
     render_class_overview_html,
@@ -145,14 +145,15 @@ class _IsoTime(click.ParamType[datetime]):
                 param,
                 ctx,
             )
-        if not FIRST_AS_OF <= parsed < END_AS_OF:
+        try:
+            return batch_as_of(parsed)
+        except ProgressError:
             self.fail(
                 f"{value!r} is outside the times the batch runs at: from"
                 f" {_stamp(FIRST_AS_OF)} to before {_stamp(END_AS_OF)}",
                 param,
                 ctx,
             )
-        return parsed.astimezone(UTC)
 
 
 def _common(command: Callable[..., Any]) -> Callable[..., Any]:
