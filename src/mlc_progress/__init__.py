@@ -210,10 +210,17 @@ from ._structure import (
     StepDefinition,
 )
 from ._telemetry import Metric, MetricName, MetricsSink, Sampler, measure
-from ._tracking import Outcome, ProgressState, apply_command, initial_step_progress
+from ._tracking import (
+    CONSISTENCY_DIGITS,
+    Outcome,
+    ProgressState,
+    apply_command,
+    initial_step_progress,
+)
 
 __all__ = [
     "COMMAND_TYPES",
+    "CONSISTENCY_DIGITS",
     "DEFAULT_POLICY",
     "DISMISS_ACTION",
     "EVENT_TYPES",

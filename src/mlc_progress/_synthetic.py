@@ -16,8 +16,11 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from . import _validate as v
 from ._commands import StartStep
 from ._enums import Stage
+from ._errors import InvalidInputError
+from ._pacing import utc_argument
 from ._records import StepProgress
 from ._structure import AssignmentStructure, Attempt, SequenceStructure, StepDefinition
 
@@ -292,6 +295,7 @@ def synthetic_structures(
 ) -> tuple[AssignmentStructure, ...]:
     """``assignments`` assignments of ``steps`` steps, created over the two
     months before ``as_of``, each due a month after its creation."""
+    as_of = _checked("assignments", assignments, "steps", steps, as_of, seed)
     rng = random.Random(seed)
     return tuple(
         AssignmentStructure(
@@ -328,7 +332,25 @@ def synthetic_histories(
     Fast enough for benchmarks of a million step records: each step's record
     is folded from a few generated scores with the running functions, without
     replaying commands. Untouched steps have no record (their initial state).
+    Arguments are checked when called, not when the first student is drawn.
     """
+    as_of = _checked("students", students, "first_student", first_student, as_of, seed)
+    v.check_id_value("organization_id", organization_id)
+    structures = tuple(structures)
+    for structure in structures:
+        if not isinstance(structure, AssignmentStructure):
+            raise InvalidInputError("structures", structure, "AssignmentStructures")
+    return _histories(structures, students, as_of, seed, organization_id, first_student)
+
+
+def _histories(
+    structures: tuple[AssignmentStructure, ...],
+    students: int,
+    as_of: datetime,
+    seed: int,
+    organization_id: str,
+    first_student: int,
+) -> Iterator[StudentHistory]:
     from ._rollups import AssignmentRecords, StudentHistory
 
     for n in range(first_student, first_student + students):
@@ -356,6 +378,18 @@ def synthetic_histories(
             class_ids=(f"class-{n % 40:02d}",),
             assignments=tuple(records),
         )
+
+
+def _checked(
+    name: str, count: int, other: str, more: int, as_of: datetime, seed: int
+) -> datetime:
+    """The generators' arguments checked (counts of at least 0, an aware
+    time, an integer seed); ``as_of`` in UTC."""
+    v.check_count_value(name, count)
+    v.check_count_value(other, more)
+    if not (isinstance(seed, int) and not isinstance(seed, bool)):
+        raise InvalidInputError("seed", seed, "an integer")
+    return utc_argument("as_of", as_of)
 
 
 def _scores(
