@@ -123,7 +123,7 @@ def write_column_partitions(
         raise InvalidInputError("columns", columns, "a StepColumns table")
     if type(partitions) is not int or partitions < 1:
         raise InvalidInputError("partitions", partitions, "a positive integer")
-    _check_path("directory", directory)
+    check_path("directory", directory)
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     part = np.fromiter(
@@ -211,7 +211,7 @@ def read_column_partition(path: str | Path) -> StepColumns:
     """
     from ._columnar_columns import StepColumns
 
-    _check_path("path", path)
+    check_path("path", path)
     np = _np()
     with open(path, "rb") as handle:
         entries = _entries(np, handle, str(path))
@@ -297,7 +297,7 @@ def _meta(np: Any, raw: Any, name: str) -> dict[str, Any]:
     return meta
 
 
-def _check_path(field: str, value: object) -> str | Path:
+def check_path(field: str, value: object) -> str | Path:
     """``value`` as a path: text, or an ``os.PathLike`` of text."""
     if isinstance(value, str | Path):
         return value
@@ -310,7 +310,7 @@ def check_paths(paths: object) -> tuple[str | Path, ...]:
     """``paths`` as a tuple, each a path; one path alone is no list of them."""
     if isinstance(paths, str | bytes | os.PathLike) or not isinstance(paths, Iterable):
         raise InvalidInputError("paths", paths, f"a collection, each {_RULE_PATH}")
-    return tuple(_check_path("paths", path) for path in paths)
+    return tuple(check_path("paths", path) for path in paths)
 
 
 _RULE_PATH = "a file path (str or an os.PathLike of str)"

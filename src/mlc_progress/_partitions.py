@@ -12,12 +12,14 @@ from the client to the workers.
 from __future__ import annotations
 
 import json
+import os
 import zlib
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ._errors import InvalidInputError
 from ._policy import DEFAULT_POLICY, Policy
 from ._rollups import StudentHistory, StudentResult, summarize_student
 from ._serialization import structure, to_json, unstructure
@@ -43,24 +45,64 @@ def partition_of(student_id: str, partitions: int) -> int:
 
 
 def write_partitions(
-    histories: Iterable[StudentHistory], directory: Path, *, partitions: int
+    histories: Iterable[StudentHistory], directory: str | Path, *, partitions: int
 ) -> tuple[Path, ...]:
     """Write each history to its student's partition file; return the paths.
 
     Files are named ``part-00000.jsonl`` and so on; a partition with no
-    student is an empty file, so every path exists.
+    student is an empty file, so every path exists. Checked as
+    ``write_column_partitions`` checks its input: a positive ``partitions``,
+    a path, histories of one organization (D19) with each student once;
+    a refused input leaves every partition file as it was.
     """
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = tuple(directory / f"part-{k:05d}.jsonl" for k in range(partitions))
-    handles = [path.open("w", encoding="utf-8") for path in paths]
+    from ._column_partitions import check_path
+
+    if type(partitions) is not int or partitions < 1:
+        raise InvalidInputError("partitions", partitions, "a positive integer")
+    folder = Path(check_path("directory", directory))
+    given: object = histories
+    if isinstance(given, str | bytes) or not isinstance(given, Iterable):
+        raise InvalidInputError("histories", histories, "StudentHistory records")
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = tuple(folder / f"part-{k:05d}.jsonl" for k in range(partitions))
+    partials = [path.with_name(path.name + ".partial") for path in paths]
+    seen: set[str] = set()
+    organization: str | None = None
+    written = False
     try:
-        for history in histories:
-            handle = handles[partition_of(history.student_id, partitions)]
-            handle.write(to_json(history))
-            handle.write("\n")
+        handles = [partial.open("w", encoding="utf-8") for partial in partials]
+        try:
+            for history in histories:
+                if not isinstance(history, StudentHistory):
+                    raise InvalidInputError(
+                        "histories", history, "StudentHistory records"
+                    )
+                if organization is None:
+                    organization = history.organization_id
+                elif history.organization_id != organization:
+                    raise InvalidInputError(
+                        "organization_id",
+                        history.organization_id,
+                        f"D19: one organization per batch ({organization!r})",
+                    )
+                if history.student_id in seen:
+                    raise InvalidInputError(
+                        "student_id", history.student_id, "each student once"
+                    )
+                seen.add(history.student_id)
+                handle = handles[partition_of(history.student_id, partitions)]
+                handle.write(to_json(history))
+                handle.write("\n")
+        finally:
+            for handle in handles:
+                handle.close()
+        for partial, path in zip(partials, paths, strict=True):
+            os.replace(partial, path)
+        written = True
     finally:
-        for handle in handles:
-            handle.close()
+        if not written:
+            for partial in partials:
+                partial.unlink(missing_ok=True)
     return paths
 
 

@@ -12,8 +12,9 @@ the columnar kernel; needs the ``columnar`` extra too). Results equal
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +61,11 @@ def summarize_partitions_locally(
     policy: Policy = DEFAULT_POLICY,
 ) -> list[dict[str, Any]]:
     """The single-process run: every partition in turn, rows by student id."""
-    rows = [
+    return _by_student(
         row
         for path in check_paths(paths)
         for row in summarize_partition(path, as_of=as_of, run_id=run_id, policy=policy)
-    ]
-    rows.sort(key=lambda row: str(row["student_id"]))
-    return rows
+    )
 
 
 def summarize_with_dask(
@@ -92,9 +91,19 @@ def summarize_with_dask(
         policy=policy,
         pure=False,
     )
-    rows = [row for part in client.gather(futures) for row in part]
-    rows.sort(key=lambda row: str(row["student_id"]))
-    return rows
+    return _by_student(row for part in client.gather(futures) for row in part)
+
+
+def _by_student(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows by student id, refused when a student is in two partitions
+    (files written by other means), which would count them twice."""
+    ordered = sorted(rows, key=lambda row: str(row["student_id"]))
+    for before, after in pairwise(ordered):
+        if before["student_id"] == after["student_id"]:
+            raise InvalidInputError(
+                "student_id", after["student_id"], "each student in one partition"
+            )
+    return ordered
 
 
 def summarize_columns_with_dask(
