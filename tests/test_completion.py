@@ -12,6 +12,7 @@ from mlc_progress import (
     AssignmentStatus,
     AssignmentStructure,
     CompletionSource,
+    InvalidInputError,
     OriginalContext,
     ReconciliationMetadata,
     Stage,
@@ -44,7 +45,6 @@ def day(n: float) -> datetime:
         (2, 3, 200 / 3),
         (4, 4, 100.0),
         (0, 0, 100.0),
-        (5, 0, 100.0),
     ],
 )
 def test_completion_percentage_counts_required_steps(
@@ -54,12 +54,25 @@ def test_completion_percentage_counts_required_steps(
     assert completion_percentage(complete, required) == pytest.approx(percentage)
 
 
+@given(st.integers(min_value=0, max_value=10**6), st.integers(min_value=0))
+def test_completion_percentage_is_within_0_and_100(required: int, seed: int) -> None:
+    """completion_percentage never leaves [0, 100] for counts a student can have (D10)."""
+    complete = seed % (required + 1)
+    assert 0.0 <= completion_percentage(complete, required) <= 100.0
+
+
 @given(st.integers(), st.integers())
-def test_completion_percentage_is_within_0_and_100_whatever_the_input(
+def test_completion_percentage_refuses_counts_no_student_can_have(
     complete: int, required: int
 ) -> None:
-    """completion_percentage never leaves [0, 100], even for counts that make no sense (D10)."""
-    assert 0.0 <= completion_percentage(complete, required) <= 100.0
+    """A negative count, or more steps complete than required, is an
+    InvalidInputError naming the count, never a clamped figure (D10)."""
+    if 0 <= complete <= required:
+        assert 0.0 <= completion_percentage(complete, required) <= 100.0
+        return
+    with pytest.raises(InvalidInputError) as caught:
+        completion_percentage(complete, required)
+    assert caught.value.field in {"required_complete", "required"}
 
 
 META = ReconciliationMetadata(

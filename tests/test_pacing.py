@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from mlc_progress import (
+    InvalidInputError,
     PacingStatus,
     Policy,
     estimated_completion_date,
@@ -120,18 +122,35 @@ def test_expected_percentage_without_window_is_none() -> None:
 
 
 @given(
-    actual=st.floats(allow_nan=False, allow_infinity=False),
-    expected=st.none() | st.floats(allow_nan=False, allow_infinity=False),
+    actual=st.floats(min_value=0, max_value=100),
+    expected=st.none() | st.floats(min_value=0, max_value=100),
     policy=mst.policies(),
 )
-def test_pacing_status_is_total(
+def test_pacing_status_is_total_on_percentages(
     actual: float, expected: float | None, policy: Policy
 ) -> None:
-    """pacing_status returns a status for any finite numbers or no expectation."""
+    """pacing_status returns a status for any percentages or no expectation."""
     status = pacing_status(
         actual_percentage=actual, expected_percentage=expected, policy=policy
     )
     assert status in set(PacingStatus)
+
+
+@given(
+    bad=st.floats(allow_nan=True).filter(lambda x: not 0 <= x <= 100),
+    which=st.sampled_from(["actual_percentage", "expected_percentage"]),
+)
+def test_pacing_status_refuses_what_is_not_a_percentage(bad: float, which: str) -> None:
+    """NaN, infinities and numbers outside [0, 100] are an InvalidInputError
+    naming the argument (D10), not a status."""
+    given: dict[str, Any] = {
+        "actual_percentage": 50.0,
+        "expected_percentage": 50.0,
+        which: bad,
+    }
+    with pytest.raises(InvalidInputError) as caught:
+        pacing_status(**given)
+    assert caught.value.field == which
 
 
 @given(

@@ -6,15 +6,15 @@ import weakref
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from ._completion import assignment_status, completion_percentage
+from ._completion import assignment_status, checked_completion_percentage
 from ._enums import AssignmentStatus, PacingStatus, Stage, StepState
 from ._errors import InvalidInputError
 from ._mastery import _by_id
 from ._pacing import (
-    estimated_completion_date,
+    checked_estimated_completion_date,
+    checked_pacing_status,
+    checked_steps_per_week,
     expected_percentage,
-    pacing_status,
-    steps_per_week,
     utc_argument,
 )
 from ._policy import DEFAULT_POLICY, Policy, StageWeights
@@ -180,7 +180,7 @@ def checked_assignment_progress(
                     first_touch = started
         time_on_task += progress.time_on_task_ms
 
-    completion = completion_percentage(required_complete, required)
+    completion = checked_completion_percentage(required_complete, required)
     status = assignment_status(
         completion=completion, any_activity=any_activity, archived=archived
     )
@@ -188,7 +188,7 @@ def checked_assignment_progress(
     if completion >= 100.0 and any_activity:
         done_at = [t for t in required_completed_at if t is not None]
         completed_at = max(done_at) if done_at else first_touch
-    velocity = steps_per_week(required_completed_at, as_of=as_of, policy=policy)
+    velocity = checked_steps_per_week(required_completed_at, as_of, policy)
     window_end = checked_window_end(structure, due_at_override)
     expected = expected_percentage(
         created_at=structure.created_at, window_end=window_end, as_of=as_of
@@ -196,9 +196,7 @@ def checked_assignment_progress(
     pacing = (
         PacingStatus.ON_TRACK
         if status is AssignmentStatus.NOT_STARTED and expected is None
-        else pacing_status(
-            actual_percentage=completion, expected_percentage=expected, policy=policy
-        )
+        else checked_pacing_status(completion, expected, policy)
     )
     if completion >= 100.0:
         upcoming = None
@@ -214,11 +212,8 @@ def checked_assignment_progress(
         steps_locked=locked,
         started_at=first_touch if any_activity else None,
         completed_at=completed_at,
-        estimated_completion_date=estimated_completion_date(
-            remaining_required=required - required_complete,
-            steps_per_week=velocity,
-            as_of=as_of,
-            completed_at=completed_at,
+        estimated_completion_date=checked_estimated_completion_date(
+            required - required_complete, velocity, as_of, completed_at
         )
         if any_activity
         else None,

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from ._enums import AssignmentStatus, CompletionSource, StepState
+from ._errors import InvalidInputError
 from ._mastery import _by_id
 from ._records import StepProgress
 from ._structure import AssignmentStructure, StepDefinition
+from ._validate import check_count_value
 
 __all__ = [
     "assignment_status",
@@ -58,6 +60,19 @@ def completion_percentage(required_complete: int, required: int) -> float:
     >>> completion_percentage(0, 0)
     100.0
     """
+    check_count_value("required_complete", required_complete)
+    check_count_value("required", required)
+    if required_complete > required:
+        raise InvalidInputError(
+            "required_complete",
+            required_complete,
+            f"D10: at most the required steps ({required})",
+        )
+    return checked_completion_percentage(required_complete, required)
+
+
+def checked_completion_percentage(required_complete: int, required: int) -> float:
+    """:func:`completion_percentage` on counts already checked (the fold's)."""
     if required <= 0:
         return 100.0
     return min(max(100.0 * required_complete / required, 0.0), 100.0)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from . import _validate as v
+from ._errors import InvalidInputError
+
 __all__ = ["add_score", "consistency_from_moments", "consistency_score"]
 
 
@@ -20,7 +23,12 @@ def consistency_score(scores: Iterable[float]) -> float | None:
     >>> consistency_score([]) is None
     True
     """
+    given: object = scores
+    if isinstance(given, str | bytes) or not isinstance(given, Iterable):
+        raise InvalidInputError("scores", scores, "an iterable of scores")
     values = list(scores)
+    for value in values:
+        v.check_score_value("scores", value)
     n = len(values)
     if n == 0:
         return None
@@ -35,13 +43,24 @@ def add_score(count: int, mean: float, m2: float, score: float) -> tuple[float, 
     """Welford's O(1) update of the running mean and squared deviations (D5).
 
     ``count`` is the number of scores before ``score``; returns the new
-    ``(mean, m2)``.
+    ``(mean, m2)``. Each argument is checked (a count, a mean and a score
+    in [0, 100], a non-negative ``m2``).
 
     >>> add_score(0, 0.0, 0.0, 60.0)
     (60.0, 0.0)
     >>> add_score(1, 60.0, 0.0, 100.0)
     (80.0, 800.0)
     """
+    _check_moments(count, mean, m2)
+    v.check_score_value("score", score)
+    return checked_add_score(count, mean, m2, score)
+
+
+def checked_add_score(
+    count: int, mean: float, m2: float, score: float
+) -> tuple[float, float]:
+    """:func:`add_score` on values already checked (a record's moments and
+    an attempt's score): the core's hot path."""
     n = count + 1
     delta = score - mean
     new_mean = mean + delta / n
@@ -59,6 +78,20 @@ def consistency_from_moments(count: int, mean: float, m2: float) -> float | None
     >>> consistency_from_moments(0, 0.0, 0.0) is None
     True
     """
+    _check_moments(count, mean, m2)
+    return checked_consistency_from_moments(count, mean, m2)
+
+
+def checked_consistency_from_moments(
+    count: int, mean: float, m2: float
+) -> float | None:
+    """:func:`consistency_from_moments` on moments already checked."""
     if count == 0 or mean == 0:
         return None
     return math.sqrt(m2 / count) / mean
+
+
+def _check_moments(count: int, mean: float, m2: float) -> None:
+    v.check_count_value("count", count)
+    v.check_score_value("mean", mean)
+    v.check_ratio_value("m2", m2)

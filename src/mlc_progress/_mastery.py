@@ -9,7 +9,12 @@ from ._errors import InvalidInputError
 from ._policy import DEFAULT_POLICY, Policy
 from ._records import StepProgress
 from ._structure import AssignmentStructure
-from ._validate import check_score_value, check_target_value
+from ._validate import (
+    check_count_value,
+    check_ratio_value,
+    check_score_value,
+    check_target_value,
+)
 
 __all__ = ["mastery_level", "mastery_score"]
 
@@ -33,8 +38,11 @@ def mastery_level(
     ...               consistency_score=0.05)
     <MasteryLevel.MASTERED: 'mastered'>
     """
+    check_count_value("attempt_count", attempt_count)
     check_score_value("best_score", best_score)
     check_target_value("target_score", target_score)
+    if consistency_score is not None:
+        check_ratio_value("consistency_score", consistency_score)
     return checked_mastery_level(
         attempt_count, best_score, target_score, consistency_score, policy
     )

@@ -74,6 +74,16 @@ def pacing_status(
     >>> pacing_status(actual_percentage=19.9, expected_percentage=50.0)
     <PacingStatus.AT_RISK: 'at_risk'>
     """
+    v.check_percentage_value("actual_percentage", actual_percentage)
+    if expected_percentage is not None:
+        v.check_percentage_value("expected_percentage", expected_percentage)
+    return checked_pacing_status(actual_percentage, expected_percentage, policy)
+
+
+def checked_pacing_status(
+    actual_percentage: float, expected_percentage: float | None, policy: Policy
+) -> PacingStatus:
+    """:func:`pacing_status` on percentages already checked (the fold's)."""
     if expected_percentage is None:
         return PacingStatus.ON_TRACK
     if actual_percentage >= expected_percentage + policy.pacing_ahead_points:
@@ -102,6 +112,21 @@ def steps_per_week(
     1.5
     """
     as_of = utc_argument("as_of", as_of)
+    given: object = completed_at
+    if isinstance(given, str | bytes) or not isinstance(given, Iterable):
+        raise InvalidInputError(
+            "completed_at", completed_at, "an iterable of datetimes or None"
+        )
+    times = [
+        None if t is None else utc_argument("completed_at", t) for t in completed_at
+    ]
+    return checked_steps_per_week(times, as_of, policy)
+
+
+def checked_steps_per_week(
+    completed_at: Iterable[datetime | None], as_of: datetime, policy: Policy
+) -> float:
+    """:func:`steps_per_week` on UTC times already checked (the fold's)."""
     try:
         start = as_of - policy.velocity_window
     except OverflowError:
@@ -131,6 +156,22 @@ def estimated_completion_date(
     datetime.datetime(2026, 3, 15, 0, 0, tzinfo=datetime.timezone.utc)
     """
     as_of = utc_argument("as_of", as_of)
+    v.check_count_value("remaining_required", remaining_required)
+    v.check_ratio_value("steps_per_week", steps_per_week)
+    if completed_at is not None:
+        completed_at = utc_argument("completed_at", completed_at)
+    return checked_estimated_completion_date(
+        remaining_required, steps_per_week, as_of, completed_at
+    )
+
+
+def checked_estimated_completion_date(
+    remaining_required: int,
+    steps_per_week: float,
+    as_of: datetime,
+    completed_at: datetime | None,
+) -> datetime | None:
+    """:func:`estimated_completion_date` on values already checked."""
     if remaining_required <= 0:
         return completed_at if completed_at is not None else as_of
     if steps_per_week <= 0:

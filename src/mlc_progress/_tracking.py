@@ -39,7 +39,7 @@ from ._commands import (
     command_id_of,
 )
 from ._completion import completion_source_for
-from ._consistency import add_score, consistency_from_moments
+from ._consistency import checked_add_score, checked_consistency_from_moments
 from ._enums import (
     AssignmentStatus,
     CompletionSource,
@@ -59,7 +59,7 @@ from ._events import (
     SequenceProgressMilestone,
     StepProgressUpdated,
 )
-from ._mastery import checked_mastery_level, mastery_level
+from ._mastery import checked_mastery_level
 from ._policy import DEFAULT_POLICY, Policy
 from ._records import (
     AssignmentProgress,
@@ -477,12 +477,13 @@ class _Transition:
         return f"{self.key}/{kind}/{self.counter}"
 
     def mastery(self, step: StepProgress) -> MasteryLevel:
-        return mastery_level(
-            attempt_count=step.attempt_count,
-            best_score=step.best_score,
-            target_score=step.target_score,
-            consistency_score=step.consistency_score,
-            policy=self.policy,
+        # The record's fields are checked (D4): the unchecked rule.
+        return checked_mastery_level(
+            step.attempt_count,
+            step.best_score,
+            step.target_score,
+            step.consistency_score,
+            self.policy,
         )
 
     def complete(
@@ -618,8 +619,8 @@ class _Transition:
         target = step.target_score
         had = step.attempt_count
         count = had + 1
-        mean, m2 = add_score(had, step.score_mean, step.score_m2, score)
-        consistency = consistency_from_moments(count, mean, m2)
+        mean, m2 = checked_add_score(had, step.score_mean, step.score_m2, score)
+        consistency = checked_consistency_from_moments(count, mean, m2)
         if consistency is not None:
             consistency = round(consistency, CONSISTENCY_DIGITS)
         best = score if had == 0 or score > step.best_score else step.best_score

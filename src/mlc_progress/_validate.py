@@ -85,6 +85,16 @@ def check_target_value(field: str, value: object) -> None:
         raise InvalidInputError(field, value, RULE_TARGET)
 
 
+def check_percentage_value(field: str, value: object) -> None:
+    if not (_is_number(value) and finite(value) and 0 <= value <= 100):  # type: ignore[operator]
+        raise InvalidInputError(field, value, RULE_PERCENT)
+
+
+def check_ratio_value(field: str, value: object) -> None:
+    if not (_is_number(value) and finite(value) and value >= 0):  # type: ignore[operator]
+        raise InvalidInputError(field, value, RULE_RATIO)
+
+
 def unicode_text(value: str) -> bool:
     """Whether ``value`` is valid Unicode, so that UTF-8 (JSON text, SQLite,
     any wire) can carry it: no lone surrogates. O(1) for ASCII text.
@@ -145,8 +155,7 @@ def target(_: Any, attribute: Any, value: Any) -> None:
 def percentage(_: Any, attribute: Any, value: Any) -> None:
     if type(value) in _PLAIN_NUMBER and 0 <= value <= 100:
         return
-    if not (_is_number(value) and finite(value) and 0 <= value <= 100):
-        raise InvalidInputError(attribute.name, value, RULE_PERCENT)
+    check_percentage_value(attribute.name, value)
 
 
 def count(_: Any, attribute: Any, value: Any) -> None:
@@ -165,8 +174,7 @@ def duration_ms(_: Any, attribute: Any, value: Any) -> None:
 def ratio(_: Any, attribute: Any, value: Any) -> None:
     if type(value) is float and 0 <= value < math.inf:
         return
-    if not (_is_number(value) and finite(value) and value >= 0):
-        raise InvalidInputError(attribute.name, value, RULE_RATIO)
+    check_ratio_value(attribute.name, value)
 
 
 def optional_ratio(instance: Any, attribute: Any, value: Any) -> None:
