@@ -532,13 +532,27 @@ V2_RENAMED = structure(
 )
 
 
-def roll_back(
-    outcome: ReconciliationOutcome, current: ProgressState, days: float = 8
-) -> ReconciliationOutcome:
+def stored(outcome: ReconciliationOutcome) -> ProgressSnapshot:
+    """The outcome's pre-change snapshot, read back from JSON storage."""
     snapshot = outcome.audit_snapshot
     assert snapshot is not None
-    stored = from_json(to_json(snapshot), ProgressSnapshot)
-    return rollback_migration(stored, current, rollback_id="r1", as_of=at(days=days))
+    return from_json(to_json(snapshot), ProgressSnapshot)
+
+
+def roll_back(
+    outcome: ReconciliationOutcome,
+    current: ProgressState,
+    days: float = 8,
+    *,
+    later: tuple[ReconciliationOutcome, ...] = (),
+) -> ReconciliationOutcome:
+    return rollback_migration(
+        stored(outcome),
+        current,
+        rollback_id="r1",
+        as_of=at(days=days),
+        later=[stored(change) for change in later],
+    )
 
 
 def teacher(command: type[Any], command_id: str, days: float, **more: Any) -> Any:
@@ -579,6 +593,198 @@ def test_rollback_takes_back_progress_made_on_a_renamed_step() -> None:
     pre_rollback = back.audit_snapshot
     assert pre_rollback is not None
     assert pre_rollback.state_snapshot["carried"] == {"s2": "cake-v2"}
+
+
+V3_RENAMED_AGAIN = structure(
+    definition("s1", "pizza", stage=Stage.LEARN),
+    definition("cake-v3", "cake"),
+    definition("s3", "check", stage=Stage.QUIZ),
+    version=3,
+)
+
+
+def test_rollback_of_an_earlier_change_takes_back_play_on_a_step_renamed_again() -> (
+    None
+):
+    """Q152: m1 renames s2 to cake-v2, m2 renames it again to cake-v3, the
+    student passes under cake-v3; rolling back m1 alone brings that play back
+    to s2 (attempts, best score, completion) by following m2's mapping."""
+    first = migrate(V2_RENAMED)
+    second = migrate_progress(
+        first.state, V3_RENAMED_AGAIN, migration_id="m2", as_of=at(days=6)
+    )
+    assert second.step_mapping["cake-v3"] == "cake-v2"
+    after = replay(
+        [attempt("t3", "cake-v3", 95, at(days=7))],
+        V3_RENAMED_AGAIN,
+        state=second.state,
+        as_of=at(days=7),
+    )
+    back = roll_back(first, after, later=(second,))
+    s2 = back.state.steps["s2"]
+    assert (s2.attempt_count, s2.best_score, s2.state) == (2, 95, StepState.COMPLETE)
+    assert s2.completed_at == at(days=7)
+    assert back.state.steps["s3"].state is StepState.AVAILABLE
+    assert back.assignment is not None
+    assert back.assignment.completion_percentage == pytest.approx(200 / 3)
+    assert back.state.steps["cake-v3"] == after.steps["cake-v3"]  # nothing deleted
+    raw_assignment, raw_steps = raw_records(back.state)
+    assert check_assignment(raw_assignment, V1, raw_steps, student_id=STUDENT) == ()
+    assert back.step_mapping["s2"] == "cake-v3"
+    pre_rollback = back.audit_snapshot
+    assert pre_rollback is not None
+    assert pre_rollback.state_snapshot["carried"] == {"s2": "cake-v3"}
+    # Undoing this rollback puts the play back under cake-v3.
+    again = rollback_migration(
+        pre_rollback, back.state, rollback_id="r2", as_of=at(days=9)
+    )
+    assert again.state.steps["cake-v3"].attempt_count == 2
+
+
+def test_rollback_of_an_earlier_change_keeps_play_on_a_step_a_later_one_removed() -> (
+    None
+):
+    """Q152: play on the renamed step before a second change removed it comes
+    back with the rolled back step, without the completion the removal gave
+    it (system_migration, undone like the change's own work)."""
+    first = migrate(V2_RENAMED)
+    played = replay(
+        [attempt("t3", "cake-v2", 60, at(days=6))],
+        V2_RENAMED,
+        state=first.state,
+        as_of=at(days=6),
+    )
+    without_cake = structure(V2_RENAMED.steps[0], V2_RENAMED.steps[2], version=3)
+    second = migrate_progress(played, without_cake, migration_id="m2", as_of=at(days=7))
+    retired = second.state.steps["cake-v2"]
+    assert retired.completion_source is CompletionSource.SYSTEM_MIGRATION
+    back = roll_back(first, second.state, later=(second,))
+    s2 = back.state.steps["s2"]
+    assert (s2.attempt_count, s2.best_score, s2.state) == (
+        2,
+        60,
+        StepState.IN_PROGRESS,
+    )
+    assert s2 == attrs.evolve(played.steps["cake-v2"], step_id="s2")
+    assert back.state.steps["cake-v2"] == retired  # nothing deleted
+    assert "s2" not in back.step_mapping  # no step of version 3 holds it
+
+
+@pytest.mark.parametrize("cake_id", ["cake-v2", "cake-v3"])
+def test_rollback_of_an_earlier_change_undoes_what_a_later_one_did(
+    cake_id: str,
+) -> None:
+    """Q152, rule 6: with nothing done since, rolling back the first of two
+    changes restores the records exactly, even when the second completed the
+    renamed step by a lower target, keeping its id or renaming it again (a
+    change's work, not the student's)."""
+    first = migrate(V2_RENAMED)
+    easier = attrs.evolve(
+        V3_RENAMED_AGAIN,
+        steps=(
+            V3_RENAMED_AGAIN.steps[0],
+            definition(cake_id, "cake", target=45),
+            V3_RENAMED_AGAIN.steps[2],
+        ),
+    )
+    second = migrate_progress(first.state, easier, migration_id="m2", as_of=at(days=6))
+    assert second.state.steps[cake_id].state is StepState.COMPLETE
+    back = roll_back(first, second.state, later=(second,))
+    assert {k: back.state.steps[k] for k in started().steps} == started().steps
+    assert back.state.assignment == started().assignment
+
+
+def test_rollback_of_an_earlier_change_restores_the_sequence_a_later_one_moved() -> (
+    None
+):
+    """Q152, D16: the second change completes the assignment (a lower target,
+    the quiz removed) and counts it in the sequence; rolling back the first,
+    with nothing done since, restores the sequence record exactly."""
+    state, _ = sequence_case()
+    first = migrate(V2_RENAMED, state)
+    done = structure(
+        definition("s1", "pizza", stage=Stage.LEARN),
+        definition("cake-v3", "cake", target=45),
+        version=3,
+    )
+    second = migrate_progress(first.state, done, migration_id="m2", as_of=at(days=6))
+    assert second.state.sequence is not None
+    assert second.state.sequence.assignments_completed == 1
+    back = roll_back(first, second.state, later=(second,))
+    assert back.state.sequence == state.sequence
+    assert back.state.assignment == state.assignment
+    assert {k: back.state.steps[k] for k in state.steps} == state.steps
+
+
+def test_an_older_snapshot_in_the_chain_rolls_back_as_before() -> None:
+    """Q152: when a later change's snapshot was stored before changes kept
+    ``step_mapping`` and ``after``, the later changes are not followed: the
+    rollback works from its own snapshot alone, as it did then."""
+    first = migrate(V2_RENAMED)
+    second = migrate_progress(
+        first.state, V3_RENAMED_AGAIN, migration_id="m2", as_of=at(days=6)
+    )
+    after = replay(
+        [attempt("t3", "cake-v3", 95, at(days=7))],
+        V3_RENAMED_AGAIN,
+        state=second.state,
+        as_of=at(days=7),
+    )
+    snapshot = stored(second)
+    data = {
+        k: x
+        for k, x in snapshot.state_snapshot.items()
+        if k not in ("step_mapping", "after")
+    }
+    old_style = attrs.evolve(snapshot, state_snapshot=data)
+    with_old = rollback_migration(
+        stored(first), after, rollback_id="r1", as_of=at(days=8), later=[old_style]
+    )
+    alone = rollback_migration(stored(first), after, rollback_id="r1", as_of=at(days=8))
+    assert with_old == alone
+    assert with_old.state.steps["s2"] == started().steps["s2"]
+
+
+@pytest.mark.parametrize("problem", ["another-student", "twice", "the-rolled-back-one"])
+def test_rollback_refuses_a_wrong_later_snapshot(problem: str) -> None:
+    """Q152: a later snapshot of another student, one given twice or the
+    rolled back change's own raises InvalidInputError naming it in
+    ``later``, and restores nothing."""
+    first = migrate(V2_RENAMED)
+    second = migrate_progress(
+        first.state, V3_RENAMED_AGAIN, migration_id="m2", as_of=at(days=6)
+    )
+    later = [stored(second)]
+    if problem == "another-student":
+        later = [attrs.evolve(later[0], student_id="someone-else")]
+    elif problem == "twice":
+        later = later * 2
+    else:
+        later = [stored(first)]
+    with pytest.raises(InvalidInputError) as error:
+        rollback_migration(
+            stored(first), second.state, rollback_id="r1", as_of=at(days=8), later=later
+        )
+    assert error.value.field == ("later[1]" if problem == "twice" else "later[0]")
+
+
+def test_rollback_refuses_a_later_snapshot_that_is_not_one_before_a_change() -> None:
+    """A later snapshot that is not a pre-change snapshot raises
+    InvalidInputError naming the field inside ``later``."""
+    first = migrate(V2_RENAMED)
+    second = migrate_progress(
+        first.state, V3_RENAMED_AGAIN, migration_id="m2", as_of=at(days=6)
+    )
+    milestone = attrs.evolve(stored(second), state_snapshot={"kind": "milestone"})
+    with pytest.raises(InvalidInputError) as error:
+        rollback_migration(
+            stored(first),
+            second.state,
+            rollback_id="r1",
+            as_of=at(days=8),
+            later=[milestone],
+        )
+    assert error.value.field == "later[0].state_snapshot.kind"
 
 
 def test_rollback_of_an_untouched_renamed_step_restores_the_old_record() -> None:

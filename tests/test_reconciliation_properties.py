@@ -4,9 +4,11 @@ undoes it exactly, never losing progress made after the change."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
+import attrs
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,10 +16,13 @@ from mlc_progress import (
     AdjustTarget,
     ArchiveAssignment,
     AssignmentStatus,
+    AssignmentStructure,
     Command,
     ExtendDueDate,
     ProgressError,
+    ProgressSnapshot,
     StartStep,
+    StepDefinition,
     StepProgress,
     StepState,
 )
@@ -29,7 +34,9 @@ from mlc_progress._reconciliation import (
     reconcile_content_change,
     rollback_migration,
 )
+from mlc_progress._serialization import structure
 from mlc_progress._tracking import ProgressState, apply_command, initial_step_progress
+from mlc_progress.testing import strategies as mst
 
 from .test_reconciliation_support import (
     AS_OF,
@@ -159,14 +166,17 @@ _ACTIONS = ("attempt", "attempt", "start", "override", "target", "extend", "arch
 
 
 @st.composite
-def progress_since(draw: st.DrawFn, on: ProgressState) -> ProgressState:
-    """``on`` after what a student and a teacher did since: attempts, starts,
-    overrides, adjusted targets, an extended due date, an archive. Commands
-    the core refuses are left out, as a service would refuse them."""
+def progress_since(
+    draw: st.DrawFn, on: ProgressState, since: datetime = AS_OF
+) -> ProgressState:
+    """``on`` after what a student and a teacher did in the day after
+    ``since``: attempts, starts, overrides, adjusted targets, an extended due
+    date, an archive. Commands the core refuses are left out, as a service
+    would refuse them."""
     step_ids = [d.step_id for d in on.structure.steps]
     state = on
     for n in range(draw(st.integers(min_value=0, max_value=6))):
-        when = AS_OF + timedelta(minutes=n + 1)
+        when = since + timedelta(minutes=n + 1)
         kind = draw(st.sampled_from(_ACTIONS if step_ids else _ACTIONS[-2:]))
         step_id = draw(st.sampled_from(step_ids)) if step_ids else ""
         command: Command
@@ -203,47 +213,60 @@ def progress_since(draw: st.DrawFn, on: ProgressState) -> ProgressState:
             else:
                 command = ArchiveAssignment(**person)
         try:
-            state = state.after(apply_command(command, state, as_of=LATER))
+            state = state.after(
+                apply_command(command, state, as_of=since + timedelta(days=1))
+            )
         except ProgressError:
             continue
     return state
 
 
 def assert_nothing_lost(
-    change: ReconciliationOutcome,
-    current: ProgressState,
+    changes: Sequence[ReconciliationOutcome],
+    ends: Sequence[ProgressState],
     back: ReconciliationOutcome,
 ) -> None:
-    """Every step of the restored structure holds what was done since
-    ``change`` on it, or on the step the change moved it to: its attempts,
-    a completion, a teacher's target; so do the due date and an archive."""
-    then = change.state
-    moved_to = {old: new for new, old in change.step_mapping.items()}
+    """Every step of the restored structure holds what was done since the
+    first of ``changes`` on it, under whatever id each change gave it: its
+    attempts, a completion, a teacher's target; so do the due date and an
+    archive. ``ends[n]`` is the state once what was done after
+    ``changes[n]`` was done (the current one, last)."""
+    current = ends[-1]
     for d in back.state.structure.steps:
-        step_id = moved_to.get(d.step_id, d.step_id)
-        now = current.steps.get(step_id)
-        if now is None or step_id not in {x.step_id for x in then.structure.steps}:
+        step_id = d.step_id
+        stages: list[tuple[StepProgress, StepProgress]] = []
+        final: StepProgress | None = None
+        for change, end in zip(changes, ends, strict=True):
+            moved_to = {old: new for new, old in change.step_mapping.items()}
+            if step_id not in moved_to:
+                break  # the change removed it
+            step_id = moved_to[step_id]
+            then = change.state
+            left = then.steps.get(step_id) or initial_step_progress(
+                then.structure, step_id, student_id=STUDENT
+            )
+            final = end.steps.get(step_id)
+            if final is not None:
+                stages.append((final, left))
+        if final is None:
             continue
-        left: StepProgress = then.steps.get(step_id) or initial_step_progress(
-            then.structure, step_id, student_id=STUDENT
-        )
         got = back.state.steps.get(d.step_id) or initial_step_progress(
             back.state.structure, d.step_id, student_id=STUDENT
         )
-        if now.attempt_count > left.attempt_count:
+        if any(now.attempt_count > left.attempt_count for now, left in stages):
             assert (got.attempt_count, got.best_score, got.latest_score) == (
-                now.attempt_count,
-                now.best_score,
-                now.latest_score,
+                final.attempt_count,
+                final.best_score,
+                final.latest_score,
             )
-        if now.state is StepState.COMPLETE and left.state is not StepState.COMPLETE:
+        if any(now.is_complete and not left.is_complete for now, left in stages):
             assert got.state is StepState.COMPLETE
             assert (got.completed_at, got.completion_source) == (
-                now.completed_at,
-                now.completion_source,
+                final.completed_at,
+                final.completion_source,
             )
-        if now.target_score != left.target_score:
-            assert got.target_score == now.target_score
+        if any(now.target_score != left.target_score for now, left in stages):
+            assert got.target_score == final.target_score
     assert current.assignment is not None
     assert back.state.assignment is not None
     assert back.state.assignment.due_at_override == current.assignment.due_at_override
@@ -272,7 +295,7 @@ def test_a_rollback_never_loses_progress_made_after_the_migration(
     snapshot = outcome.audit_snapshot
     assert snapshot is not None
     back = rollback_migration(snapshot, current, rollback_id="r1", as_of=LATER)
-    assert_nothing_lost(outcome, current, back)
+    assert_nothing_lost([outcome], [current], back)
 
 
 @given(migrations(), st.data())
@@ -294,7 +317,127 @@ def test_undoing_a_rollback_never_loses_progress_made_after_it(
     assert undone is not None
     again = rollback_migration(undone, current, rollback_id="r2", as_of=LATER)
     assert again.state.structure == outcome.state.structure
-    assert_nothing_lost(back, current, again)
+    assert_nothing_lost([back], [current], again)
+
+
+SECOND = LATER + timedelta(days=1)
+
+
+@st.composite
+def another_version(draw: st.DrawFn, old: AssignmentStructure) -> AssignmentStructure:
+    """A version after ``old``, as ``new_versions`` draws one, with ids of
+    its own for the steps it renames and adds (no id is used twice)."""
+    steps: list[StepDefinition] = []
+    for n, d in enumerate(old.steps):
+        fate = draw(st.sampled_from(("keep", "rename", "rename", "remove", "retarget")))
+        if fate == "remove":
+            continue
+        if fate == "rename":
+            d = attrs.evolve(d, step_id=f"again-{n}")  # longer than any drawn id
+        elif fate == "retarget":
+            d = attrs.evolve(
+                d,
+                target_score=draw(mst.targets()),
+                optional=draw(st.booleans()),
+                deprecated=draw(st.booleans()),
+            )
+        steps.append(d)
+    for n in range(draw(st.integers(min_value=0, max_value=2))):
+        steps.append(
+            StepDefinition(
+                step_id=f"again-added-{n}",
+                element_id=draw(st.sampled_from(("new-game", "third-game"))),
+                stage=draw(mst.stages()),
+                target_score=draw(mst.targets()),
+                optional=draw(st.booleans()),
+            )
+        )
+    steps = draw(st.permutations(steps)) if draw(st.booleans()) else steps
+    return attrs.evolve(old, steps=tuple(steps), version=old.version + 1)
+
+
+@st.composite
+def two_changes(
+    draw: st.DrawFn, *, played: bool
+) -> tuple[ProgressState, list[ReconciliationOutcome], list[ProgressState]]:
+    """A migration, what was done after it (if ``played``), a second change
+    (another migration, renaming or removing steps again, or the first one's
+    rollback), and what was done after that: the state before, both changes
+    and the state after each one's later work."""
+    before, first = draw(migrations())
+    middle = draw(progress_since(first.state)) if played else first.state
+    snapshot = first.audit_snapshot
+    if draw(st.booleans()) or snapshot is None:
+        newer = draw(another_version(middle.structure))
+        second = migrate_progress(middle, newer, migration_id="m2", as_of=LATER)
+    else:
+        second = rollback_migration(snapshot, middle, rollback_id="r0", as_of=LATER)
+    now = draw(progress_since(second.state, LATER)) if played else second.state
+    return before, [first, second], [middle, now]
+
+
+def later_snapshots(changes: Sequence[ReconciliationOutcome]) -> list[ProgressSnapshot]:
+    """The pre-change snapshots of the changes that changed anything."""
+    return [c.audit_snapshot for c in changes if c.audit_snapshot is not None]
+
+
+@given(two_changes(played=True))
+def test_rolling_back_an_earlier_change_never_loses_progress_made_since(
+    case: tuple[ProgressState, list[ReconciliationOutcome], list[ProgressState]],
+) -> None:
+    """Q152, D7, D8: rolling back the first of two changes keeps what was
+    done after either, under whatever id the second change gave a step
+    (followed through its mapping); the records stay consistent (D18)."""
+    _, changes, ends = case
+    first, second = changes
+    if not first.applied:
+        return
+    snapshot = first.audit_snapshot
+    assert snapshot is not None
+    back = rollback_migration(
+        snapshot,
+        ends[-1],
+        rollback_id="r1",
+        as_of=SECOND,
+        later=later_snapshots([second]),
+    )
+    assert back.state.structure == snapshot_structure(first)
+    assert_nothing_lost(changes, ends, back)
+
+
+@given(two_changes(played=False))
+def test_rolling_back_the_first_of_two_changes_restores_the_records_exactly(
+    case: tuple[ProgressState, list[ReconciliationOutcome], list[ProgressState]],
+) -> None:
+    """Rule 6, Q152: with nothing done since, rolling back the first of two
+    changes restores every record the student had before it, whatever the
+    second one did (a completion by its lower target is undone too)."""
+    before, changes, ends = case
+    first, second = changes
+    if not first.applied:
+        return
+    snapshot = first.audit_snapshot
+    assert snapshot is not None
+    back = rollback_migration(
+        snapshot,
+        ends[-1],
+        rollback_id="r1",
+        as_of=SECOND,
+        later=later_snapshots([second]),
+    )
+    assert back.state.structure == before.structure
+    if before.assignment is not None:
+        assert back.state.assignment == before.assignment
+    for step_id, record in before.steps.items():
+        if step_id in {d.step_id for d in before.structure.steps}:
+            assert back.state.steps[step_id] == record
+
+
+def snapshot_structure(change: ReconciliationOutcome) -> Any:
+    """The structure before ``change``, as its snapshot holds it."""
+    snapshot = change.audit_snapshot
+    assert snapshot is not None
+    return structure(snapshot.state_snapshot["structure"], AssignmentStructure)
 
 
 @given(old_states(), st.data())

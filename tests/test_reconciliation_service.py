@@ -476,6 +476,43 @@ def test_a_rollback_keeps_the_sequence_and_the_teachers_due_date_since(
     assert report.findings == ()
 
 
+def test_rolling_back_an_earlier_change_keeps_play_on_a_step_renamed_again(
+    env: Env,
+) -> None:
+    """Q152 through the service: m1 renames the cake step to cake-v2, m2
+    renames it again to cake-v3, Ada passes under cake-v3; rolling back m1
+    alone brings that play back to ``play``, and the audit finds the records
+    in agreement with the attempt log."""
+    v3 = attrs.evolve(
+        V2,
+        version=3,
+        steps=(V2.steps[0], V2.steps[1], step("cake-v3", "cake", Stage.PLAY)),
+    )
+    env.service().migrate(ORG, V2, migration_id="m1")
+    env.clock.set(day(6))
+    env.service().migrate(ORG, v3, migration_id="m2")
+    env.tracking.apply(ORG, play("t9", "ada", "cake-v3", 95, day(6)))
+    env.clock.set(day(7))
+    report = env.service().rollback(ORG, "a1", change_id="m1", rollback_id="undo-m1")
+    assert report.changed == ("ada", "bo")
+    assert env.catalog.assignment(ORG, "a1") == attrs.evolve(V1, version=4)
+    cake = env.state("ada").steps["play"]
+    assert (cake.attempt_count, cake.best_score, cake.state) == (
+        2,
+        95,
+        StepState.COMPLETE,
+    )
+    assert env.state("ada").steps["cake-v3"].attempt_count == 2  # nothing deleted
+    found = audit_organization(
+        env.store, env.catalog, ORG, as_of=env.clock.now(), repair=False
+    )
+    assert found.findings == ()
+    # Undoing the rollback brings version 3 back, the play under cake-v3.
+    env.service().rollback(ORG, "a1", change_id="undo-m1", rollback_id="redo")
+    assert env.catalog.assignment(ORG, "a1").steps == v3.steps
+    assert env.state("ada", v3).steps["cake-v3"].attempt_count == 2
+
+
 def test_a_rollback_of_an_unknown_change_is_not_found(env: Env) -> None:
     """Rolling back a change the assignment never had raises NotFoundError."""
     with pytest.raises(NotFoundError):

@@ -461,23 +461,23 @@ def _milestones(
     return events, snapshots
 
 
-def _sequence_after(
+def _sequence_moved(
     state: ProgressState,
     before: AssignmentProgress | None,
     after: AssignmentProgress,
-    ids: _Ids,
-    as_of: datetime,
-) -> tuple[SequenceProgress | None, list[Event]]:
-    """The sequence record once this assignment's figures changed.
+) -> SequenceProgress | None:
+    """The sequence record once this assignment's figures changed from
+    ``before`` to ``after``; ``None`` without a sequence or when it does not
+    change.
 
     The real-time core counts an assignment when it completes; a change that
     completes it, or takes completion away, moves the count the same way, and
     the overall mastery by this assignment's share, so later updates stay
-    right. Milestones only upwards (D16).
+    right (Q66).
     """
     seq, structure_of_seq = state.sequence, state.sequence_structure
     if seq is None or structure_of_seq is None:
-        return None, []
+        return None
     total = len(structure_of_seq.assignment_ids)
     was = _effective_completion(before) >= 100
     now = _effective_completion(after) >= 100
@@ -499,23 +499,27 @@ def _sequence_after(
         overall_mastery_score=min(max(overall, 0.0), 100.0),
         current_assignment_id=current,
     )
-    if new == seq:
-        return None, []
-    events: list[Event] = [
+    return None if new == seq else new
+
+
+def _sequence_events(
+    seq: SequenceProgress, new: SequenceProgress, ids: _Ids, as_of: datetime
+) -> list[Event]:
+    """The sequence milestones ``seq`` crosses upwards to ``new`` (D16)."""
+    return [
         SequenceProgressMilestone(
             event_id=ids("event"),
             occurred_at=as_of,
             sequence_id=new.sequence_id,
             student_id=new.student_id,
             milestone=name,
-            assignments_completed=completed,
+            assignments_completed=new.assignments_completed,
             overall_mastery_score=new.overall_mastery_score,
             concepts_mastered_count=len(new.concepts_mastered),
         )
         for threshold, name in _SEQUENCE_MILESTONES
         if seq.completion_percentage < threshold <= new.completion_percentage
     ]
-    return new, events
 
 
 def _check_actor(actor_id: str | None, reason: str | None) -> None:
@@ -653,8 +657,8 @@ def _change(
     )
     new_rows = {**rows, **{r.step_id: r for r in writes}}
     snapshot_id = ids("snapshot")
-    # The sequence record the change leaves; its events are made below.
-    sequence_then = _sequence_after(state, before, after, _Ids(ids.prefix), as_of)[0]
+    # The sequence record the change leaves, once; its events are made below.
+    sequence = _sequence_moved(state, before, after)
     audit = _audit_snapshot(
         kind_name,
         change_id,
@@ -665,7 +669,7 @@ def _change(
         {
             "step_mapping": mapping,
             "after": _after_change(
-                new_structure, new_rows, sequence_then or state.sequence, student
+                new_structure, new_rows, sequence or state.sequence, student
             ),
         },
     )
@@ -686,8 +690,8 @@ def _change(
         before, after, new_structure, view, ids, as_of, policy
     )
     events.extend(milestone_events)
-    sequence, sequence_events = _sequence_after(state, before, after, ids, as_of)
-    events.extend(sequence_events)
+    if sequence is not None and state.sequence is not None:
+        events.extend(_sequence_events(state.sequence, sequence, ids, as_of))
     audit_entries = _audit_entry(
         actor_id,
         reason,
@@ -974,6 +978,123 @@ def _left(made: _ChangeMade, step_id: str) -> _Left | None:
     return None if made.steps is None else made.steps.get(step_id)
 
 
+class _Stage(NamedTuple):
+    """One change, from the rolled back one up to now (Q152): what it made,
+    ``forward`` (each step before it: the step after it), and the step and
+    sequence records it left as the next change found them (the current
+    ones, for the last change)."""
+
+    made: _ChangeMade
+    forward: Mapping[str, str]
+    rows: Mapping[str, StepProgress]
+    sequence: SequenceProgress | None
+
+
+def _stage(made: _ChangeMade, then: ProgressState) -> _Stage:
+    forward = {before: after for after, before in made.mapping.items()}
+    return _Stage(made, forward, then.steps, then.sequence)
+
+
+def _history(
+    made: _ChangeMade,
+    later: Iterable[ProgressSnapshot],
+    current: ProgressState,
+    first_id: str,
+) -> list[_Stage]:
+    """The rolled back change and each one after it, in order (Q152).
+
+    ``later`` are the pre-change snapshots of the changes since, oldest
+    first; each holds the records the change before it left. When one of
+    them, or the rolled back one, was stored before changes kept
+    ``step_mapping`` and ``after``, the later ones are not followed: the
+    rollback works from its own snapshot alone, as it did then.
+    """
+    student, assignment_id = current.student_id, current.structure.assignment_id
+    seen = {first_id}
+    found: list[tuple[ProgressState, _ChangeMade]] = []
+    for n, snapshot in enumerate(later):
+        field = f"later[{n}]"
+        if not isinstance(snapshot, ProgressSnapshot):
+            raise InvalidInputError(field, snapshot, "Q152: a pre-change snapshot")
+        if snapshot.snapshot_id in seen:
+            raise InvalidInputError(
+                field,
+                snapshot.snapshot_id,
+                "Q152: the snapshot of a later change, each once",
+            )
+        seen.add(snapshot.snapshot_id)
+        if (snapshot.student_id, snapshot.scope_type, snapshot.scope_id) != (
+            student,
+            ScopeType.ASSIGNMENT,
+            assignment_id,
+        ):
+            raise InvalidInputError(
+                field,
+                snapshot.snapshot_id,
+                f"Q152: a snapshot of student {student!r} in {assignment_id!r}",
+            )
+        try:
+            then, then_made = _restore(snapshot), _change_made(snapshot)
+        except InvalidInputError as error:
+            raise InvalidInputError(
+                f"{field}.{error.field}", error.value, error.rule
+            ) from error
+        if then.structure.assignment_id != assignment_id:
+            raise InvalidInputError(
+                f"{field}.state_snapshot.structure",
+                then.structure.assignment_id,
+                f"Q152: a snapshot of student {student!r} in {assignment_id!r}",
+            )
+        found.append((then, then_made))
+    mades = [made, *(m for _, m in found)]
+    if any(m.steps is None for m in mades):
+        return [_stage(made, current)]
+    ends = [*(then for then, _ in found), current]
+    return [_stage(m, end) for m, end in zip(mades, ends, strict=True)]
+
+
+class _Trail(NamedTuple):
+    """Where a restored step went through the changes since (Q152): its id
+    at the last change that kept it, its record there, each record met on
+    the way with what its change left, and whether the current structure
+    still has it."""
+
+    step_id: str
+    record: StepProgress | None
+    met: tuple[tuple[StepProgress, _Left | None], ...]
+    current: bool
+
+
+def _trail(step_id: str, history: list[_Stage]) -> _Trail | None:
+    """Follow ``step_id`` through each change's mapping; ``None`` when the
+    rolled back change did not keep it."""
+    at = history[0].forward.get(step_id)
+    if at is None:
+        return None
+    met: list[tuple[StepProgress, _Left | None]] = []
+    n = 0
+    while True:
+        stage = history[n]
+        record = stage.rows.get(at)
+        if record is not None:
+            met.append((record, _left(stage.made, at)))
+        n += 1
+        following = history[n].forward.get(at) if n < len(history) else None
+        if following is None:
+            # Now, or removed by the next change: its record as it found it.
+            return _Trail(at, record, tuple(met), n == len(history))
+        at = following
+
+
+def _last_left(history: list[_Stage], step_id: str) -> _Left | None:
+    """What the latest change that knew the row of ``step_id`` left of it."""
+    for stage in reversed(history):
+        left = _left(stage.made, step_id)
+        if left is not None:
+            return left
+    return None
+
+
 def rollback_migration(
     snapshot: ProgressSnapshot,
     current: ProgressState,
@@ -983,6 +1104,7 @@ def rollback_migration(
     policy: Policy = DEFAULT_POLICY,
     actor_id: str | None = None,
     reason: str | None = None,
+    later: Iterable[ProgressSnapshot] = (),
 ) -> ReconciliationOutcome:
     """Restore the records a pre-change snapshot holds (reconciliation rule 6).
 
@@ -991,7 +1113,7 @@ def rollback_migration(
     now. Every record the student had before the change comes back exactly,
     except a step moved on since (new attempts, a completion, a teacher's
     target): completion is monotone (D7), so that record stays, taken back
-    from the step the change moved it to if it was renamed, the steps after
+    from the step the changes moved it to if it was renamed, the steps after
     it unlock (rule 4) and the assignment is recomputed (Q67). A due date a
     teacher extended, or an archive, since the change stays; the sequence
     record keeps what was counted since (D16). The structure comes back with the records
@@ -1002,7 +1124,12 @@ def rollback_migration(
     and the pre-rollback snapshot this outcome starts with holds them. One
     ``progress_reconciled`` (``migration``); no milestones, the restored
     figures were reported when first reached. A second rollback changes
-    nothing. Raises :class:`InvalidInputError` for a snapshot that is not a
+    nothing. ``later`` are the pre-change snapshots of the changes made to
+    the student's assignment after this one (the service passes them),
+    oldest first: a step they renamed or removed again is followed through
+    each one's ``step_mapping``, so play under its newest id comes back too,
+    and what they did themselves is undone with the rest (Q152). Raises
+    :class:`InvalidInputError` for a snapshot, or a later one, that is not a
     pre-change snapshot of this student and assignment.
 
     >>> from datetime import datetime, UTC
@@ -1041,8 +1168,15 @@ def rollback_migration(
             f"{current.structure.assignment_id!r}",
         )
     student = restored.student_id
-    # Each restored step, and the step the change moved its record to.
-    back_mapping = {before: after for after, before in made.mapping.items()}
+    history = _history(made, later, current, snapshot.snapshot_id)
+    # Where each step the change kept went, through the changes since.
+    trails = {
+        before: trail
+        for before in history[0].forward
+        if (trail := _trail(before, history)) is not None
+    }
+    # Each restored step, and the step of the current structure it is now.
+    back_mapping = {k: t.step_id for k, t in trails.items() if t.current}
     order = [d.step_id for d in old.steps] + sorted(
         set(restored.steps) - {d.step_id for d in old.steps}
     )
@@ -1052,17 +1186,27 @@ def rollback_migration(
     for step_id in order:
         wanted = restored.steps.get(step_id)
         now = current.steps.get(step_id)
-        moved_id = back_mapping.get(step_id, step_id)
-        moved = current.steps.get(moved_id) if moved_id != step_id else None
+        trail = trails.get(step_id)
+        moved = None if trail is None else trail.record
         if wanted is None:
             if now is None and moved is None:
                 continue
             wanted = initial_step_progress(old, step_id, student_id=student)
-        if moved is not None and _advanced_since(wanted, moved, _left(made, moved_id)):
-            # Progress made on the renamed step comes back with it (Q67).
+        if (
+            trail is not None
+            and moved is not None
+            and any(_advanced_since(wanted, r, left) for r, left in trail.met)
+        ):
+            # Progress made on the step, under whatever id the changes
+            # since gave it, comes back with it (Q67, Q152).
             kept[step_id] = chosen[step_id] = attrs.evolve(moved, step_id=step_id)
-            carried[step_id] = moved_id
-        elif now is not None and _advanced_since(wanted, now, _left(made, step_id)):
+            if trail.step_id != step_id:
+                carried[step_id] = trail.step_id
+        elif (
+            now is not None
+            and (trail is None or trail.step_id != step_id)
+            and _advanced_since(wanted, now, _last_left(history, step_id))
+        ):
             # D7: what the student did after the change stays (Q67).
             kept[step_id] = chosen[step_id] = now
         else:
@@ -1121,7 +1265,15 @@ def rollback_migration(
             archived=archived,
             due_at_override=due_at,
         )
-    sequence = _sequence_back(restored, current, made, kept, assignment, as_of)
+    # The sequence record has not moved since when each change found it as
+    # the one before left it, and it is still as the last left it; in an
+    # older snapshot, when no step moved on (Q152).
+    untouched = (
+        all(stage.sequence == stage.made.sequence for stage in history)
+        if made.steps is not None
+        else not kept
+    )
+    sequence = _sequence_back(restored, current, untouched, assignment)
     new_rows = {**current.steps, **{r.step_id: r for r in writes}}
     state = ProgressState(
         student_id=student,
@@ -1198,30 +1350,24 @@ def rollback_migration(
 def _sequence_back(
     restored: ProgressState,
     current: ProgressState,
-    made: _ChangeMade,
-    kept: Mapping[str, StepProgress],
+    untouched: bool,
     assignment: AssignmentProgress,
-    as_of: datetime,
 ) -> SequenceProgress | None:
-    """The sequence record after a rollback (D16, Q67).
+    """The sequence record after a rollback (D16, Q67, Q152).
 
-    When it has not moved since the change (it is the record the change
-    left; in an older snapshot, when no step moved on), the snapshot's record,
-    moved by this assignment's restored figures if they differ. Otherwise
-    the current record, which counts what happened since in every assignment
-    of the sequence, moved by this assignment's change of figures. Without a
+    When it has not moved since the change (``untouched``: it is the
+    record each change left), the snapshot's record, moved by this
+    assignment's restored figures if they differ. Otherwise the current
+    record, which counts what happened since in every assignment of the
+    sequence, moved by this assignment's change of figures. Without a
     sequence, the snapshot's (``None`` keeps the current one). No milestones.
     """
     if restored.sequence is None or current.sequence is None:
         return restored.sequence
-    untouched = (
-        current.sequence == made.sequence if made.steps is not None else not kept
-    )
     base, before = (
         (restored, restored.assignment) if untouched else (current, current.assignment)
     )
-    sequence, _ = _sequence_after(base, before, assignment, _Ids("rollback"), as_of)
-    return sequence or base.sequence
+    return _sequence_moved(base, before, assignment) or base.sequence
 
 
 # Deprecated content --------------------------------------------------------

@@ -617,8 +617,9 @@ class ReconciliationService:
         """Undo the change ``change_id`` (a migration, a content change or a
         rollback): publish its earlier structure again, as the next version,
         and restore each student's records from the snapshot taken before it,
-        keeping progress made since (reconciliation rule 6, Q67,
-        :func:`rollback_migration`). Students without
+        keeping progress made since, under whatever id a later change gave a
+        step (reconciliation rule 6, Q67, Q152, :func:`rollback_migration`,
+        given the snapshots of the later changes). Students without
         such a snapshot keep their records. Raises :class:`NotFoundError`
         when the assignment has no change ``change_id``.
         """
@@ -1007,17 +1008,22 @@ class ReconciliationService:
         outcome: ReconciliationOutcome
         if change.action is ChangeAction.ROLLBACK:
             assert change.rolled_back_id is not None
-            snapshot = self._snapshot_before(
+            found = self._snapshot_before(
                 uow,
                 organization_id,
                 student_id,
                 change.assignment_id,
                 change.rolled_back_id,
             )
-            if snapshot is None:
+            if found is None:
                 return "unchanged"
+            snapshot, later = found
             outcome = rollback_migration(
-                snapshot, loaded.state, rollback_id=change.command_id, **common
+                snapshot,
+                loaded.state,
+                rollback_id=change.command_id,
+                later=later,
+                **common,
             )
         elif change.action is ChangeAction.MIGRATE:
             outcome = migrate_progress(
@@ -1138,18 +1144,25 @@ class ReconciliationService:
         student_id: str,
         assignment_id: str,
         change_id: str,
-    ) -> ProgressSnapshot | None:
-        """The student's snapshot taken before ``change_id`` (rule 6)."""
+    ) -> tuple[ProgressSnapshot, tuple[ProgressSnapshot, ...]] | None:
+        """The student's snapshot taken before ``change_id`` (rule 6), and
+        those taken before each change of the assignment after it, oldest
+        first, so the rollback finds a step a later change renamed (Q152)."""
+        found: ProgressSnapshot | None = None
+        later: list[ProgressSnapshot] = []
         for snapshot in uow.snapshots.for_student(organization_id, student_id):
             data = snapshot.state_snapshot
-            if (
+            if not (
                 snapshot.scope_type is ScopeType.ASSIGNMENT
                 and snapshot.scope_id == assignment_id
-                and data.get("change_id") == change_id
                 and data.get("kind") in SNAPSHOT_KINDS
             ):
-                return snapshot
-        return None
+                continue
+            if found is not None:
+                later.append(snapshot)
+            elif data.get("change_id") == change_id:
+                found = snapshot
+        return None if found is None else (found, tuple(later))
 
     def _offers(
         self, organization_id: str, deprecation_id: str
