@@ -352,12 +352,13 @@ def test_ingest_applies_exactly_the_good_lines_whatever_the_chunks(
 
 
 def test_ingest_reads_a_file(fresh: Path, tmp_path: Path) -> None:
-    """SOURCE may be a file; blank lines are skipped."""
+    """SOURCE may be a file; blank lines are skipped, and counted as lines."""
     source = tmp_path / "in.jsonl"
     source.write_text(jsonl(*setup_lines()) + "\n\n" + jsonl(attempt_line(1)), "utf-8")
     result = run("ingest", str(source), "--db", str(fresh), "--as-of", AS_OF)
     assert result.exit_code == 0
-    assert "Read 3 lines: 1 applied" in result.stdout
+    assert "Read 5 lines: 1 applied" in result.stdout
+    assert result.stdout.endswith(", 2 blank.\n")
 
 
 PARSED = [

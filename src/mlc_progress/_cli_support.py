@@ -124,6 +124,7 @@ __all__ = [
     "parse_as",
     "parse_line",
     "parse_lines",
+    "parse_role_and_id",
     "report_reads",
     "rollup",
     "run_batch",
@@ -281,10 +282,33 @@ def actor_from_classes(classes: ClassList, role: Role | str, actor_id: str) -> A
     )
 
 
+def parse_role_and_id(text: str) -> tuple[Role, str]:
+    """The role and the id of ``--as ROLE:ID``: ROLE one of the spec's roles
+    (D19, exactly as written), ID an identifier; otherwise
+    :class:`InvalidInputError` naming ``as`` (a misused option, refused
+    before anything is read).
+
+    >>> parse_role_and_id("teacher:t1")
+    (<Role.TEACHER: 'teacher'>, 't1')
+    >>> parse_role_and_id("nobody:1")
+    Traceback (most recent call last):
+    ...
+    mlc_progress._errors.InvalidInputError: as='nobody:1' is invalid: ROLE:ID ...
+    """
+    role, sep, actor_id = text.partition(":")
+    roles = {r.value: r for r in Role}
+    if not (sep and role in roles and actor_id.strip() and v.unicode_text(actor_id)):
+        raise InvalidInputError(
+            "as",
+            text,
+            f"ROLE:ID with ROLE one of {', '.join(roles)}, such as teacher:t1",
+        )
+    return roles[role], actor_id
+
+
 def parse_as(text: str | None, classes: ClassList) -> Actor:
-    """The actor of ``--as ROLE:ID``; without it, the organization's admin
-    acting locally (:data:`LOCAL_ADMIN_ID`). An unknown role is kept, and
-    denied by ``authorize``.
+    """The actor of ``--as ROLE:ID`` (:func:`parse_role_and_id`); without it,
+    the organization's admin acting locally (:data:`LOCAL_ADMIN_ID`).
 
     >>> parse_as(None, ClassList(organization_id="o")).role
     <Role.ADMIN: 'admin'>
@@ -293,10 +317,7 @@ def parse_as(text: str | None, classes: ClassList) -> Actor:
     """
     if text is None:
         return actor_from_classes(classes, Role.ADMIN, LOCAL_ADMIN_ID)
-    role, sep, actor_id = text.partition(":")
-    if not sep or not role or not actor_id:
-        raise InvalidInputError("as", text, "ROLE:ID, such as teacher:t1")
-    return actor_from_classes(classes, role, actor_id)
+    return actor_from_classes(classes, *parse_role_and_id(text))
 
 
 def report_reads(
@@ -865,11 +886,14 @@ def parse_lines(lines: Iterable[str]) -> Iterator[ParsedLine | BadLine]:
 
 @attrs.frozen(kw_only=True)
 class IngestReport:
-    """What :func:`ingest` did: ``applied`` commands, ``duplicates`` already
-    applied before (D3), ``catalog`` structures and classes stored, and the
-    ``bad`` lines in line order."""
+    """What :func:`ingest` did with its ``lines`` (every line read, numbered
+    as ``bad`` lines are): ``applied`` commands, ``duplicates`` already
+    applied before (D3), ``catalog`` structures and classes stored, the
+    ``bad`` lines in line order, and ``blank`` lines skipped. Each line is
+    exactly one of these."""
 
     lines: int
+    blank: int
     applied: int
     duplicates: int
     catalog: int
@@ -899,7 +923,7 @@ def ingest(
     service = ProgressService(db.store.unit_of_work, db.catalog, clock, policy=policy)
     pending: list[tuple[int, Command]] = []
     bad: list[BadLine] = []
-    counts = {"lines": 0, "applied": 0, "duplicates": 0, "catalog": 0}
+    counts = {"lines": 0, "blank": 0, "applied": 0, "duplicates": 0, "catalog": 0}
 
     def count(applied: bool) -> None:
         counts["applied" if applied else "duplicates"] += 1
@@ -936,8 +960,12 @@ def ingest(
         except (InvalidInputError, NotFoundError, PermissionDeniedError) as exc:
             bad.append(BadLine(line=line, error=_message(exc)))
 
-    for parsed in parse_lines(lines):
-        counts["lines"] += 1
+    for number, text in enumerate(lines, start=1):
+        counts["lines"] = number
+        parsed = parse_line(number, text)
+        if parsed is None:
+            counts["blank"] += 1
+            continue
         if isinstance(parsed, BadLine):
             bad.append(parsed)
             continue
@@ -961,6 +989,7 @@ def ingest(
     flush()
     return IngestReport(
         lines=counts["lines"],
+        blank=counts["blank"],
         applied=counts["applied"],
         duplicates=counts["duplicates"],
         catalog=counts["catalog"],

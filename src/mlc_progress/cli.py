@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -156,6 +157,27 @@ class _IsoTime(click.ParamType[datetime]):
             )
 
 
+class _ActingAs(click.ParamType[str]):
+    """``ROLE:ID``: one of the spec's roles and an id (D19), checked while the
+    command line is parsed, before any database is opened."""
+
+    name = "ROLE:ID"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str:
+        try:
+            support.parse_role_and_id(str(value))
+        except ProgressError as exc:
+            self.fail(str(exc), param, ctx)
+        return str(value)
+
+
+def _plural(count: int, singular: str, plural: str | None = None) -> str:
+    """``count`` and the noun that agrees with it: "1 class", "2 classes"."""
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
 def _common(command: Callable[..., Any]) -> Callable[..., Any]:
     """The database, organization and policy options every command takes."""
     for option in reversed(
@@ -290,7 +312,7 @@ def _at_risk_table(
     table = Table(
         title=Text(
             f"At risk in {names.class_(class_id)}: {len(flagged)} of"
-            f" {len(members)} students"
+            f" {_plural(len(members), 'student')}"
         ),
         title_justify="left",
     )
@@ -438,11 +460,15 @@ def demo(
             database, org, chosen, as_of=now, policy=policy, rollup_=rollup
         )
         term = built.organization
+        own = {s.student_id for c in term.classes for s in c.students}
+        replayed = _plural(
+            built.applied, "attempt or step start", "attempts and step starts"
+        )
         click.echo(
-            f"Organization {org}: {len(term.classes)} classes,"
-            f" {done.students_total} students, {len(term.structures)} assignments;"
-            f" {built.applied} attempts and step starts replayed, as of"
-            f" {now:%Y-%m-%d %H:%M} UTC."
+            f"Organization {org}: {_plural(len(term.classes), 'class', 'classes')},"
+            f" {_plural(len(own), 'student')},"
+            f" {_plural(len(term.structures), 'assignment')} made by the demo;"
+            f" {replayed} replayed, as of {now:%Y-%m-%d %H:%M} UTC."
         )
         console.print(_class_table(view))
         console.print(_legend())
@@ -452,8 +478,9 @@ def demo(
         else:
             console.print(flagged)
         click.echo(
-            f"{done.at_risk_count} of {done.students_total} students of {org} are"
-            " at risk: mlc-progress report organization"
+            f"{done.at_risk_count} of {_plural(done.students_total, 'student')} of"
+            f" {org} {'is' if done.at_risk_count == 1 else 'are'} at risk:"
+            " mlc-progress report organization"
         )
         _write(out, render_class_overview_html(view))
     first = roster.class_(chosen).student_ids[0]
@@ -496,13 +523,39 @@ def ingest(
         )
     for bad in report.bad:
         click.echo(str(bad), err=True)
+    blank = f", {report.blank} blank" if report.blank else ""
     click.echo(
-        f"Read {report.lines} lines: {report.applied} applied,"
-        f" {report.duplicates} already applied, {report.catalog} structures and"
-        f" classes stored, {len(report.bad)} refused."
+        f"Read {_plural(report.lines, 'line')}: {report.applied} applied,"
+        f" {report.duplicates} already applied,"
+        f" {_plural(report.catalog, 'structure or class', 'structures and classes')}"
+        f" stored, {len(report.bad)} refused{blank}."
     )
     if report.bad:
         sys.exit(1)
+
+
+#: The report options that apply to one kind of report only.
+_ONLY_FOR = {"role": "student", "sort": "class", "descending": "class"}
+
+
+def _refuse_unused_report_options(ctx: click.Context, scope: str) -> None:
+    """A usage error (exit 2) for an option given that this kind of report
+    would ignore: ``--view`` is for student reports, ``--sort`` and
+    ``--descending`` for class reports, ``--descending`` only with ``--sort``."""
+
+    def given(name: str) -> bool:
+        source = ctx.get_parameter_source(name)
+        return source not in (None, ParameterSource.DEFAULT)
+
+    for name, kind in _ONLY_FOR.items():
+        if given(name) and scope != kind:
+            flag = next(p.opts[0] for p in ctx.command.params if p.name == name)
+            raise click.UsageError(
+                f"{flag} applies only to {kind} reports, not to {scope} reports",
+                ctx,
+            )
+    if given("descending") and not given("sort"):
+        raise click.UsageError("--descending needs --sort", ctx)
 
 
 @cli.command()
@@ -528,23 +581,26 @@ def ingest(
     type=click.Choice(["student", "teacher", "parent"]),
     default="student",
     show_default=True,
-    help="Whose view of a student.",
+    help="Whose view of a student (student reports only).",
 )
 @click.option(
     "--sort",
     type=click.Choice([k.value for k in SortKey]),
     default=None,
-    help="Sort a class's rows.",
+    help="Sort a class's rows (class reports only).",
 )
-@click.option("--descending", is_flag=True, help="Sort in descending order.")
+@click.option(
+    "--descending", is_flag=True, help="Sort in descending order (with --sort)."
+)
 @click.option(
     "--as",
     "acting_as",
-    metavar="ROLE:ID",
+    type=_ActingAs(),
     default=None,
-    help="Who asks, e.g. teacher:t1 or student:u1; teachers teach, students"
-    " attend, their classes in the class list (default: the organization's"
-    f" admin acting locally, {support.LOCAL_ADMIN_ID}).",
+    help="Who asks, e.g. teacher:t1 or student:u1: teachers teach, students"
+    " attend, the classes of the class list, which names no parent's children,"
+    " so a parent is denied. Default: the organization's admin acting locally,"
+    f" {support.LOCAL_ADMIN_ID}.",
 )
 @_as_of_option("The time the report is computed at (default: now).")
 def report(
@@ -565,6 +621,7 @@ def report(
     self-contained HTML page. IDENTIFIER is the student or class id (for an
     organization: its id, default --org). The read is authorized first
     (D19); a denial is logged and exits 1."""
+    _refuse_unused_report_options(click.get_current_context(), scope)
     policy = _policy(policy_file)
     now = _now(as_of)
     if scope != "organization" and not identifier:
@@ -627,11 +684,12 @@ def batch(db: Path, org: str, policy_file: Path | None, as_of: datetime | None) 
     view = organization_dashboard_view(done.dashboard, directory=names, policy=policy)
     click.echo(
         f"Batch {done.job_id} of {org}: {done.students_processed} of"
-        f" {done.students_total} students processed"
+        f" {_plural(done.students_total, 'student')} processed"
         + (f" ({done.students_done_before} in earlier runs)" if done.resumed else "")
-        + f", {done.summaries_changed} summaries and {done.risk_states_changed}"
-        f" at-risk states changed, {done.events_emitted} events,"
-        f" {done.at_risk_count} students at risk."
+        + f", {_plural(done.summaries_changed, 'summary', 'summaries')} and"
+        f" {_plural(done.risk_states_changed, 'at-risk state')} changed,"
+        f" {_plural(done.events_emitted, 'event')},"
+        f" {_plural(done.at_risk_count, 'student')} at risk."
     )
     if done.scheduled_snapshots:
         click.echo(
