@@ -136,7 +136,18 @@ def test_markdown_code_blocks_run(path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["mlc_progress", "mlc_progress.views", "mlc_progress.batch"]
+    "module",
+    [
+        "mlc_progress",
+        "mlc_progress.views",
+        "mlc_progress.batch",
+        "mlc_progress.columnar",
+        "mlc_progress.dask",
+        "mlc_progress.adapters",
+        "mlc_progress.testing.contract",
+        "mlc_progress.testing.synthetic",
+        "mlc_progress.cli",
+    ],
 )
 def test_reference_names_every_public_name(module: str) -> None:
     """Every name in a public module's ``__all__`` is in docs/reference.md in
