@@ -11,8 +11,13 @@ from typing import Any
 import pytest
 
 from mlc_progress import (
+    AssignmentStructure,
     InvalidInputError,
+    Stage,
+    StepDefinition,
     add_score,
+    assignment_progress,
+    assignment_status,
     completion_percentage,
     consistency_from_moments,
     consistency_score,
@@ -23,6 +28,15 @@ from mlc_progress import (
 
 NOW = datetime(2026, 9, 5, tzinfo=UTC)
 NAN = float("nan")
+STRUCTURE = AssignmentStructure(
+    assignment_id="a1",
+    created_at=NOW,
+    steps=(
+        StepDefinition(
+            step_id="s1", element_id="g1", stage=Stage.LEARN, target_score=80.0
+        ),
+    ),
+)
 
 
 def mastery(**given: Any) -> Any:
@@ -97,6 +111,27 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
         "completion_percentage: a negative count",
         lambda: completion_percentage(-1, 2),
         "required_complete",
+    ),
+    (
+        "assignment_status: a completion over 100",
+        lambda: assignment_status(completion=150.0, any_activity=True),
+        "completion",
+    ),
+    (
+        "assignment_status: activity given as a number",
+        lambda: assignment_status(completion=50.0, any_activity=1),  # type: ignore[arg-type]
+        "any_activity",
+    ),
+    (
+        "assignment_progress: archived given as a number",
+        lambda: assignment_progress(
+            STRUCTURE,
+            {},
+            student_id="u1",
+            as_of=NOW,
+            archived=1,  # type: ignore[arg-type]
+        ),
+        "archived",
     ),
     (
         "estimated_completion_date: a negative remainder",

@@ -6,7 +6,7 @@ import weakref
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from ._completion import assignment_status, checked_completion_percentage
+from ._completion import checked_assignment_status, checked_completion_percentage
 from ._enums import AssignmentStatus, PacingStatus, Stage, StepState
 from ._errors import InvalidInputError
 from ._mastery import _by_id
@@ -58,6 +58,8 @@ def assignment_progress(
     <AssignmentStatus.NOT_STARTED: 'not_started'>
     """
     as_of = utc_argument("as_of", as_of)
+    if not isinstance(archived, bool):
+        raise InvalidInputError("archived", archived, "True or False")
     if due_at_override is not None:
         due_at_override = utc_argument("due_at_override", due_at_override)
     by_id = _by_id(steps)
@@ -181,9 +183,7 @@ def checked_assignment_progress(
         time_on_task += progress.time_on_task_ms
 
     completion = checked_completion_percentage(required_complete, required)
-    status = assignment_status(
-        completion=completion, any_activity=any_activity, archived=archived
-    )
+    status = checked_assignment_status(completion, any_activity, archived)
     completed_at: datetime | None = None
     if completion >= 100.0 and any_activity:
         done_at = [t for t in required_completed_at if t is not None]

@@ -9,7 +9,7 @@ from ._errors import InvalidInputError
 from ._mastery import _by_id
 from ._records import StepProgress
 from ._structure import AssignmentStructure, StepDefinition
-from ._validate import check_count_value
+from ._validate import check_count_value, check_percentage_value
 
 __all__ = [
     "assignment_status",
@@ -123,6 +123,17 @@ def assignment_status(
     >>> assignment_status(completion=100.0, any_activity=False)
     <AssignmentStatus.NOT_STARTED: 'not_started'>
     """
+    check_percentage_value("completion", completion)
+    for field, flag in (("any_activity", any_activity), ("archived", archived)):
+        if not isinstance(flag, bool):
+            raise InvalidInputError(field, flag, "True or False")
+    return checked_assignment_status(completion, any_activity, archived)
+
+
+def checked_assignment_status(
+    completion: float, any_activity: bool, archived: bool
+) -> AssignmentStatus:
+    """:func:`assignment_status` on values already checked (the fold's)."""
     if archived:
         return AssignmentStatus.ARCHIVED
     if not any_activity:

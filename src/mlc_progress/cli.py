@@ -597,9 +597,10 @@ def _refuse_unused_report_options(ctx: click.Context, scope: str) -> None:
     "acting_as",
     type=_ActingAs(),
     default=None,
-    help="Who asks, e.g. teacher:t1 or student:u1: teachers teach, students"
-    " attend, the classes of the class list, which names no parent's children,"
-    " so a parent is denied. Default: the organization's admin acting locally,"
+    help="Who asks, e.g. teacher:t1 or student:u1: a teacher teaches the"
+    " classes whose teacher_id is their id, a student attends the classes"
+    " that list them; the class list names no parent's children, so a parent"
+    " is denied. Default: the organization's admin acting locally,"
     f" {support.LOCAL_ADMIN_ID}.",
 )
 @_as_of_option("The time the report is computed at (default: now).")
