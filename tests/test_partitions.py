@@ -84,3 +84,12 @@ def test_a_student_in_two_partition_files_is_refused_not_counted_twice(
         summarize_partitions_locally([*first, *second], as_of=AS_OF, run_id="r1")
     assert caught.value.field == "student_id"
     assert caught.value.value == "u1"
+
+
+def test_a_refused_write_makes_no_folder(tmp_path: Path) -> None:
+    """Histories refused while writing leave no folder behind, however deep
+    the path this call would have made."""
+    folder = tmp_path / "new" / "parts"
+    with pytest.raises(InvalidInputError):
+        write_partitions(["not a history"], folder, partitions=2)
+    assert not (tmp_path / "new").exists()

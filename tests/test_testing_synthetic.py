@@ -47,6 +47,7 @@ def test_first_student_continues_the_numbering_of_an_earlier_call() -> None:
         ({"steps": 2.5}, "steps"),
         ({"as_of": datetime(2026, 11, 2)}, "as_of"),
         ({"seed": "7"}, "seed"),
+        ({"as_of": datetime(1, 1, 2, tzinfo=UTC)}, "as_of"),
     ],
 )
 def test_synthetic_structures_refuses_bad_arguments(
@@ -67,6 +68,8 @@ def test_synthetic_structures_refuses_bad_arguments(
         ({"as_of": "2026-11-02"}, "as_of"),
         ({"organization_id": " "}, "organization_id"),
         ({"structures": ("a1",)}, "structures"),
+        ({"structures": 5}, "structures"),
+        ({"structures": None}, "structures"),
     ],
 )
 def test_synthetic_histories_refuses_bad_arguments_when_called(

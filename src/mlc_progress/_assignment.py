@@ -6,10 +6,11 @@ import weakref
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
+from . import _validate as v
 from ._completion import checked_assignment_status, checked_completion_percentage
 from ._enums import AssignmentStatus, PacingStatus, Stage, StepState
 from ._errors import InvalidInputError
-from ._mastery import _by_id
+from ._mastery import _by_id, record_at
 from ._pacing import (
     checked_estimated_completion_date,
     checked_pacing_status,
@@ -17,7 +18,7 @@ from ._pacing import (
     expected_percentage,
     utc_argument,
 )
-from ._policy import DEFAULT_POLICY, Policy, StageWeights
+from ._policy import DEFAULT_POLICY, Policy, StageWeights, check_policy
 from ._records import AssignmentProgress, StepProgress
 from ._structure import AssignmentStructure, StepDefinition
 
@@ -58,8 +59,8 @@ def assignment_progress(
     <AssignmentStatus.NOT_STARTED: 'not_started'>
     """
     as_of = utc_argument("as_of", as_of)
-    if not isinstance(archived, bool):
-        raise InvalidInputError("archived", archived, "True or False")
+    archived = v.flag_argument("archived", archived)
+    check_policy(policy)
     if due_at_override is not None:
         due_at_override = utc_argument("due_at_override", due_at_override)
     by_id = _by_id(steps)
@@ -68,13 +69,9 @@ def assignment_progress(
     # Only the structure's own steps are read; records of other steps are
     # ignored (Q17), so they are not checked either.
     for key in shape.ids:
-        progress = by_id.get(key)
+        progress = record_at(by_id, key)
         if progress is None:
             continue
-        if not isinstance(progress, StepProgress):
-            raise InvalidInputError(
-                f"steps[{key!r}]", progress, "a StepProgress record"
-            )
         if progress.student_id != student_id:
             raise InvalidInputError(
                 "student_id", progress.student_id, f"the records are for {student_id!r}"

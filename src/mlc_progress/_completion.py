@@ -6,10 +6,10 @@ from collections.abc import Iterable, Mapping
 
 from ._enums import AssignmentStatus, CompletionSource, StepState
 from ._errors import InvalidInputError
-from ._mastery import _by_id
+from ._mastery import _by_id, record_at
 from ._records import StepProgress
 from ._structure import AssignmentStructure, StepDefinition
-from ._validate import check_count_value, check_percentage_value
+from ._validate import count_argument, flag_argument, percentage_argument
 
 __all__ = [
     "assignment_status",
@@ -40,6 +40,10 @@ def completion_source_for(
     >>> completion_source_for(s, optional=True, moved_past=True)
     <CompletionSource.FRESH_ATTEMPT: 'fresh_attempt'>
     """
+    if not isinstance(step, StepProgress):
+        raise InvalidInputError("step", step, "a StepProgress record")
+    optional = flag_argument("optional", optional)
+    moved_past = flag_argument("moved_past", moved_past)
     if step.state is StepState.COMPLETE:
         return step.completion_source
     if step.attempt_count > 0 and step.best_score >= step.target_score:
@@ -60,8 +64,8 @@ def completion_percentage(required_complete: int, required: int) -> float:
     >>> completion_percentage(0, 0)
     100.0
     """
-    check_count_value("required_complete", required_complete)
-    check_count_value("required", required)
+    required_complete = count_argument("required_complete", required_complete)
+    required = count_argument("required", required)
     if required_complete > required:
         raise InvalidInputError(
             "required_complete",
@@ -78,6 +82,18 @@ def checked_completion_percentage(required_complete: int, required: int) -> floa
     return min(max(100.0 * required_complete / required, 0.0), 100.0)
 
 
+def _records(steps: Iterable[StepProgress]) -> list[StepProgress]:
+    """``steps`` as a list, each a ``StepProgress`` (Q156)."""
+    given: object = steps
+    if isinstance(given, str | bytes) or not isinstance(given, Iterable):
+        raise InvalidInputError("steps", steps, "StepProgress records")
+    records = list(steps)
+    for step in records:
+        if not isinstance(step, StepProgress):
+            raise InvalidInputError("steps", step, "a StepProgress record")
+    return records
+
+
 def average_score(steps: Iterable[StepProgress]) -> float:
     """Mean ``best_score`` over completed steps with attempts; 0.0 if none (D11).
 
@@ -86,7 +102,7 @@ def average_score(steps: Iterable[StepProgress]) -> float:
     """
     total = 0.0
     n = 0
-    for s in steps:
+    for s in _records(steps):
         if s.state is StepState.COMPLETE and s.attempt_count > 0:
             total += s.best_score
             n += 1
@@ -104,7 +120,7 @@ def pass_rate(steps: Iterable[StepProgress]) -> float:
     """
     attempted = 0
     first_pass = 0
-    for s in steps:
+    for s in _records(steps):
         if s.attempt_count > 0 and s.first_score is not None:
             attempted += 1
             if s.first_score >= s.target_score:
@@ -123,11 +139,11 @@ def assignment_status(
     >>> assignment_status(completion=100.0, any_activity=False)
     <AssignmentStatus.NOT_STARTED: 'not_started'>
     """
-    check_percentage_value("completion", completion)
-    for field, flag in (("any_activity", any_activity), ("archived", archived)):
-        if not isinstance(flag, bool):
-            raise InvalidInputError(field, flag, "True or False")
-    return checked_assignment_status(completion, any_activity, archived)
+    return checked_assignment_status(
+        percentage_argument("completion", completion),
+        flag_argument("any_activity", any_activity),
+        flag_argument("archived", archived),
+    )
 
 
 def checked_assignment_status(
@@ -152,9 +168,11 @@ def next_step(
     A step with no progress record yet is in its initial state: available if
     it is the first step, locked otherwise.
     """
+    if not isinstance(structure, AssignmentStructure):
+        raise InvalidInputError("structure", structure, "an AssignmentStructure")
     by_id = _by_id(steps)
     for index, definition in enumerate(structure.steps):
-        progress = by_id.get(definition.step_id)
+        progress = record_at(by_id, definition.step_id)
         if progress is None:
             if index == 0:
                 return definition

@@ -26,9 +26,7 @@ def consistency_score(scores: Iterable[float]) -> float | None:
     given: object = scores
     if isinstance(given, str | bytes) or not isinstance(given, Iterable):
         raise InvalidInputError("scores", scores, "an iterable of scores")
-    values = list(scores)
-    for value in values:
-        v.check_score_value("scores", value)
+    values = [v.score_argument("scores", value) for value in scores]
     n = len(values)
     if n == 0:
         return None
@@ -51,9 +49,8 @@ def add_score(count: int, mean: float, m2: float, score: float) -> tuple[float, 
     >>> add_score(1, 60.0, 0.0, 100.0)
     (80.0, 800.0)
     """
-    _check_moments(count, mean, m2)
-    v.check_score_value("score", score)
-    return checked_add_score(count, mean, m2, score)
+    count, mean, m2 = _moments(count, mean, m2)
+    return checked_add_score(count, mean, m2, v.score_argument("score", score))
 
 
 def checked_add_score(
@@ -78,8 +75,7 @@ def consistency_from_moments(count: int, mean: float, m2: float) -> float | None
     >>> consistency_from_moments(0, 0.0, 0.0) is None
     True
     """
-    _check_moments(count, mean, m2)
-    return checked_consistency_from_moments(count, mean, m2)
+    return checked_consistency_from_moments(*_moments(count, mean, m2))
 
 
 def checked_consistency_from_moments(
@@ -91,7 +87,9 @@ def checked_consistency_from_moments(
     return math.sqrt(m2 / count) / mean
 
 
-def _check_moments(count: int, mean: float, m2: float) -> None:
-    v.check_count_value("count", count)
-    v.check_score_value("mean", mean)
-    v.check_ratio_value("m2", m2)
+def _moments(count: int, mean: float, m2: float) -> tuple[int, float, float]:
+    return (
+        v.count_argument("count", count),
+        v.score_argument("mean", mean),
+        v.ratio_argument("m2", m2),
+    )

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from . import _validate as v
 from ._enums import MasteryLevel
 from ._errors import InvalidInputError
-from ._policy import DEFAULT_POLICY, Policy
+from ._policy import DEFAULT_POLICY, Policy, check_policy
 from ._records import StepProgress
 from ._structure import AssignmentStructure
-from ._validate import (
-    check_count_value,
-    check_ratio_value,
-    check_score_value,
-    check_target_value,
-)
 
 __all__ = ["mastery_level", "mastery_score"]
 
@@ -38,13 +33,15 @@ def mastery_level(
     ...               consistency_score=0.05)
     <MasteryLevel.MASTERED: 'mastered'>
     """
-    check_count_value("attempt_count", attempt_count)
-    check_score_value("best_score", best_score)
-    check_target_value("target_score", target_score)
-    if consistency_score is not None:
-        check_ratio_value("consistency_score", consistency_score)
+    check_policy(policy)
     return checked_mastery_level(
-        attempt_count, best_score, target_score, consistency_score, policy
+        v.count_argument("attempt_count", attempt_count),
+        v.score_argument("best_score", best_score),
+        v.target_argument("target_score", target_score),
+        None
+        if consistency_score is None
+        else v.ratio_argument("consistency_score", consistency_score),
+        policy,
     )
 
 
@@ -94,6 +91,9 @@ def mastery_score(
     >>> mastery_score(s, [p])
     0.0
     """
+    if not isinstance(structure, AssignmentStructure):
+        raise InvalidInputError("structure", structure, "an AssignmentStructure")
+    check_policy(policy)
     by_id = _by_id(steps)
     weights = policy.stage_weights
     total_weight = 0.0
@@ -103,7 +103,7 @@ def mastery_score(
             continue
         w = weights.weight(definition.stage)
         total_weight += w
-        progress = by_id.get(definition.step_id)
+        progress = record_at(by_id, definition.step_id)
         if progress is not None and progress.attempt_count > 0:
             weighted += w * progress.best_score
     if total_weight == 0:
@@ -111,12 +111,30 @@ def mastery_score(
     return min(weighted / total_weight, 100.0)
 
 
+def record_at(by_id: Mapping[str, StepProgress], step_id: str) -> StepProgress | None:
+    """The record filed under a step of the structure, checked to be that
+    step's ``StepProgress`` (records of other ids are ignored, Q17)."""
+    record = by_id.get(step_id)
+    if record is None:
+        return None
+    if not isinstance(record, StepProgress):
+        raise InvalidInputError(f"steps[{step_id!r}]", record, "a StepProgress record")
+    if record.step_id != step_id:
+        raise InvalidInputError(
+            f"steps[{step_id!r}]",
+            record.step_id,
+            "the record of the step it is filed under",
+        )
+    return record
+
+
 def _by_id(
     steps: Mapping[str, StepProgress] | Iterable[StepProgress],
 ) -> Mapping[str, StepProgress]:
     if isinstance(steps, Mapping):
         return steps
-    if not isinstance(steps, Iterable):
+    given: object = steps
+    if isinstance(given, str | bytes) or not isinstance(given, Iterable):
         raise InvalidInputError("steps", steps, "StepProgress records")
     by_id: dict[str, StepProgress] = {}
     for step in steps:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from . import _validate as v
 from ._enums import PacingStatus
 from ._errors import InvalidInputError
-from ._policy import DEFAULT_POLICY, Policy
+from ._policy import DEFAULT_POLICY, Policy, check_policy
 
 __all__ = [
     "estimated_completion_date",
@@ -74,10 +74,14 @@ def pacing_status(
     >>> pacing_status(actual_percentage=19.9, expected_percentage=50.0)
     <PacingStatus.AT_RISK: 'at_risk'>
     """
-    v.check_percentage_value("actual_percentage", actual_percentage)
-    if expected_percentage is not None:
-        v.check_percentage_value("expected_percentage", expected_percentage)
-    return checked_pacing_status(actual_percentage, expected_percentage, policy)
+    check_policy(policy)
+    return checked_pacing_status(
+        v.percentage_argument("actual_percentage", actual_percentage),
+        None
+        if expected_percentage is None
+        else v.percentage_argument("expected_percentage", expected_percentage),
+        policy,
+    )
 
 
 def checked_pacing_status(
@@ -112,6 +116,7 @@ def steps_per_week(
     1.5
     """
     as_of = utc_argument("as_of", as_of)
+    check_policy(policy)
     given: object = completed_at
     if isinstance(given, str | bytes) or not isinstance(given, Iterable):
         raise InvalidInputError(
@@ -156,12 +161,13 @@ def estimated_completion_date(
     datetime.datetime(2026, 3, 15, 0, 0, tzinfo=datetime.timezone.utc)
     """
     as_of = utc_argument("as_of", as_of)
-    v.check_count_value("remaining_required", remaining_required)
-    v.check_ratio_value("steps_per_week", steps_per_week)
     if completed_at is not None:
         completed_at = utc_argument("completed_at", completed_at)
     return checked_estimated_completion_date(
-        remaining_required, steps_per_week, as_of, completed_at
+        v.count_argument("remaining_required", remaining_required),
+        v.ratio_argument("steps_per_week", steps_per_week),
+        as_of,
+        completed_at,
     )
 
 

@@ -11,6 +11,7 @@ from the client to the workers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import zlib
@@ -53,7 +54,9 @@ def write_partitions(
     student is an empty file, so every path exists. Checked as
     ``write_column_partitions`` checks its input: a positive ``partitions``,
     a path, histories of one organization (D19) with each student once;
-    a refused input leaves every partition file as it was.
+    a refused input leaves every partition file as it was (and no folder
+    this call made). Files are replaced one by one once every history is
+    written: a crash then leaves each file whole, old or new.
     """
     from ._column_partitions import check_path
 
@@ -63,6 +66,7 @@ def write_partitions(
     given: object = histories
     if isinstance(given, str | bytes) or not isinstance(given, Iterable):
         raise InvalidInputError("histories", histories, "StudentHistory records")
+    made = [d for d in (folder, *folder.parents) if not d.exists()]
     folder.mkdir(parents=True, exist_ok=True)
     paths = tuple(folder / f"part-{k:05d}.jsonl" for k in range(partitions))
     partials = [path.with_name(path.name + ".partial") for path in paths]
@@ -103,6 +107,9 @@ def write_partitions(
         if not written:
             for partial in partials:
                 partial.unlink(missing_ok=True)
+            for made_dir in made:  # the folders this call made, deepest first
+                with contextlib.suppress(OSError):
+                    made_dir.rmdir()
     return paths
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -297,6 +297,20 @@ def synthetic_structures(
     months before ``as_of``, each due a month after its creation."""
     as_of = _checked("assignments", assignments, "steps", steps, as_of, seed)
     rng = random.Random(seed)
+    try:
+        return _structures(rng, assignments, steps, as_of)
+    except OverflowError:
+        raise InvalidInputError(
+            "as_of",
+            as_of,
+            "the structures' dates (60 days before as_of, then 5 days later an"
+            " assignment) fit the calendar",
+        ) from None
+
+
+def _structures(
+    rng: random.Random, assignments: int, steps: int, as_of: datetime
+) -> tuple[AssignmentStructure, ...]:
     return tuple(
         AssignmentStructure(
             assignment_id=f"a{a + 1:02d}",
@@ -336,6 +350,9 @@ def synthetic_histories(
     """
     as_of = _checked("students", students, "first_student", first_student, as_of, seed)
     v.check_id_value("organization_id", organization_id)
+    given: object = structures
+    if isinstance(given, str | bytes) or not isinstance(given, Iterable):
+        raise InvalidInputError("structures", structures, "AssignmentStructures")
     structures = tuple(structures)
     for structure in structures:
         if not isinstance(structure, AssignmentStructure):
@@ -360,17 +377,14 @@ def _histories(
         records = []
         for structure in structures:
             reached = rng.randrange(0, len(structure.steps) + 1)
-            clock = structure.created_at + timedelta(hours=rng.uniform(1, 48))
-            steps = []
-            for k, step in enumerate(structure.steps[: reached + 1]):
-                if clock >= as_of:
-                    break
-                complete = k < reached
-                scores = _scores(rng, skill, step.target_score, complete)
-                steps.append(
-                    _step_record(step, structure, student_id, scores, clock, complete)
-                )
-                clock += timedelta(hours=rng.uniform(2, 30))
+            try:
+                steps = _played(rng, skill, structure, reached, student_id, as_of)
+            except OverflowError:
+                raise InvalidInputError(
+                    "as_of",
+                    as_of,
+                    "the generated attempts (up to 30 hours apart) fit the calendar",
+                ) from None
             records.append(AssignmentRecords(structure=structure, steps=tuple(steps)))
         yield StudentHistory(
             student_id=student_id,
@@ -378,6 +392,28 @@ def _histories(
             class_ids=(f"class-{n % 40:02d}",),
             assignments=tuple(records),
         )
+
+
+def _played(
+    rng: random.Random,
+    skill: float,
+    structure: AssignmentStructure,
+    reached: int,
+    student_id: str,
+    as_of: datetime,
+) -> list[StepProgress]:
+    """One student's records of one assignment: the steps up to ``reached``,
+    played before ``as_of``."""
+    clock = structure.created_at + timedelta(hours=rng.uniform(1, 48))
+    steps = []
+    for k, step in enumerate(structure.steps[: reached + 1]):
+        if clock >= as_of:
+            break
+        complete = k < reached
+        scores = _scores(rng, skill, step.target_score, complete)
+        steps.append(_step_record(step, structure, student_id, scores, clock, complete))
+        clock += timedelta(hours=rng.uniform(2, 30))
+    return steps
 
 
 def _checked(

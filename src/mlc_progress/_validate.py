@@ -8,6 +8,7 @@ They are deliberately plain functions: records are built on the hot path.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -93,6 +94,76 @@ def check_percentage_value(field: str, value: object) -> None:
 def check_ratio_value(field: str, value: object) -> None:
     if not (_is_number(value) and finite(value) and value >= 0):  # type: ignore[operator]
         raise InvalidInputError(field, value, RULE_RATIO)
+
+
+# Arguments of the public calculators (Q156): numbers of any numeric type
+# (numpy scalars included, as pandas and numpy sums give them), checked and
+# returned as the plain int, float or bool the checked twins compute with.
+# Records stay stricter: their fields are plain values that JSON carries.
+
+
+def _is_flag_type(value: object) -> bool:
+    return isinstance(value, bool) or (
+        type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_")
+    )
+
+
+def _real(value: object) -> float | None:
+    if _is_flag_type(value) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def count_argument(field: str, value: object) -> int:
+    """``value`` as an int when it is a count (D4), else InvalidInputError."""
+    if not _is_flag_type(value) and isinstance(value, numbers.Integral):
+        count = int(value)
+        if count >= 0:
+            return count
+    raise InvalidInputError(field, value, RULE_COUNT)
+
+
+def score_argument(field: str, value: object) -> float:
+    """``value`` as a float when it is a score in [0, 100] (D1)."""
+    number = _real(value)
+    if number is None or not 0 <= number <= 100:
+        raise InvalidInputError(field, value, RULE_SCORE)
+    return number
+
+
+def target_argument(field: str, value: object) -> float:
+    """``value`` as a float when it is a target score in (0, 100] (D1)."""
+    number = _real(value)
+    if number is None or not 0 < number <= 100:
+        raise InvalidInputError(field, value, RULE_TARGET)
+    return number
+
+
+def percentage_argument(field: str, value: object) -> float:
+    """``value`` as a float when it is a percentage in [0, 100] (D10)."""
+    number = _real(value)
+    if number is None or not 0 <= number <= 100:
+        raise InvalidInputError(field, value, RULE_PERCENT)
+    return number
+
+
+def ratio_argument(field: str, value: object) -> float:
+    """``value`` as a float when it is finite and non-negative (D5)."""
+    number = _real(value)
+    if number is None or number < 0:
+        raise InvalidInputError(field, value, RULE_RATIO)
+    return number
+
+
+def flag_argument(field: str, value: object) -> bool:
+    """``value`` as a bool when it is True or False (numpy's too)."""
+    if _is_flag_type(value):
+        return bool(value)
+    raise InvalidInputError(field, value, "True or False")
 
 
 def unicode_text(value: str) -> bool:
