@@ -91,5 +91,5 @@ def test_a_refused_write_makes_no_folder(tmp_path: Path) -> None:
     the path this call would have made."""
     folder = tmp_path / "new" / "parts"
     with pytest.raises(InvalidInputError):
-        write_partitions(["not a history"], folder, partitions=2)
+        write_partitions(["not a history"], folder, partitions=2)  # type: ignore[list-item]
     assert not (tmp_path / "new").exists()
