@@ -54,6 +54,8 @@ from mlc_progress.adapters import (
 )
 from mlc_progress.testing.contract import ReconciliationStoreContract
 
+from .test_reconciliation_support import new_versions
+
 ORG = "org-1"
 T0 = datetime(2026, 9, 1, 8, tzinfo=UTC)
 ACTOR, REASON = "teacher-1", "curriculum_update"
@@ -757,6 +759,129 @@ def test_records_carried_to_a_new_step_id_agree_with_the_log(env: Env) -> None:
     assert audit() == 0
 
 
+def audit_findings(env: Env) -> tuple[Any, ...]:
+    """What a dry-run audit finds now."""
+    return audit_organization(
+        env.store, env.catalog, ORG, as_of=env.clock.now(), repair=False
+    ).findings
+
+
+def test_undoing_a_rollback_leaves_records_the_audit_agrees_with(env: Env) -> None:
+    """Q109, Q152: migrate with a rename, pass the renamed step, roll back,
+    undo the rollback: the records are those before the rollback (the play
+    under cake-v2 again, the old step's row back to its one attempt, kept
+    outside the structure) and the audit attributes the log to them: it
+    finds nothing."""
+    env.service().migrate(ORG, V2, migration_id="m1")
+    env.tracking.apply(ORG, play("t9", "ada", "cake-v2", 95, day(5)))
+    before = env.state("ada", V2)
+    env.clock.set(day(6))
+    env.service().rollback(ORG, "a1", change_id="m1", rollback_id="r1")
+    assert env.state("ada").steps["play"].attempt_count == 2
+    assert audit_findings(env) == ()
+    env.clock.set(day(7))
+    report = env.service().rollback(ORG, "a1", change_id="r1", rollback_id="r2")
+    assert report.changed == ("ada", "bo")
+    assert env.catalog.assignment(ORG, "a1") == attrs.evolve(V2, version=4)
+    after = env.state("ada", V2)
+    assert after.steps == {**before.steps, "quiz": after.steps["quiz"]}
+    assert (after.steps["quiz"].attempt_count, after.steps["quiz"].state) == (
+        0,
+        StepState.AVAILABLE,
+    )
+    assert after.assignment is not None
+    assert before.assignment is not None
+    assert after.assignment.completion_percentage == (
+        before.assignment.completion_percentage
+    )
+    assert (after.steps["play"].attempt_count, after.steps["play"].best_score) == (
+        1,
+        55,
+    )
+    assert audit_findings(env) == ()
+    # Play goes on under the structure brought back; the audit still agrees.
+    env.tracking.apply(ORG, play("t10", "ada", "cake-v2", 60, day(7)))
+    assert env.state("ada", V2).steps["cake-v2"].attempt_count == 3
+    assert audit_findings(env) == ()
+
+
+def test_undoing_a_rollback_after_play_on_the_restored_step_agrees_with_the_log(
+    env: Env,
+) -> None:
+    """Q67, Q152: play on the step a rollback restored moves it on, so the
+    undo carries that record to cake-v2 and keeps it on ``play`` (nothing
+    lost); undoing the undo restores ``play`` again; the audit finds nothing
+    after each step."""
+    env.service().migrate(ORG, V2, migration_id="m1")
+    env.tracking.apply(ORG, play("t9", "ada", "cake-v2", 95, day(5)))
+    env.clock.set(day(6))
+    env.service().rollback(ORG, "a1", change_id="m1", rollback_id="r1")
+    env.tracking.apply(ORG, play("t10", "ada", "play", 40, day(6)))
+    env.clock.set(day(7))
+    env.service().rollback(ORG, "a1", change_id="r1", rollback_id="r2")
+    ada = env.state("ada", V2)
+    assert (ada.steps["cake-v2"].attempt_count, ada.steps["play"].attempt_count) == (
+        3,
+        3,
+    )
+    assert audit_findings(env) == ()
+    env.clock.set(day(8))
+    env.service().rollback(ORG, "a1", change_id="r2", rollback_id="r3")
+    assert env.catalog.assignment(ORG, "a1").steps == V1.steps
+    assert env.state("ada").steps["play"].attempt_count == 3
+    assert audit_findings(env) == ()
+
+
+def test_a_rollback_without_undo_leaves_records_the_audit_agrees_with(
+    env: Env,
+) -> None:
+    """Q109, Q67: migrate with a rename, pass the renamed step, roll back:
+    the play comes back to ``play`` and the audit finds nothing."""
+    env.service().migrate(ORG, V2, migration_id="m1")
+    env.tracking.apply(ORG, play("t9", "ada", "cake-v2", 95, day(5)))
+    env.clock.set(day(6))
+    env.service().rollback(ORG, "a1", change_id="m1", rollback_id="r1")
+    cake = env.state("ada").steps["play"]
+    assert (cake.attempt_count, cake.best_score, cake.state) == (
+        2,
+        95,
+        StepState.COMPLETE,
+    )
+    assert audit_findings(env) == ()
+
+
+def test_undoing_the_rollback_of_an_earlier_change_agrees_with_the_log(
+    env: Env,
+) -> None:
+    """Q152's chain: m1 renames cake to cake-v2, m2 to cake-v3, Ada passes
+    under cake-v3; rolling back m1 and then undoing that rollback leave
+    records the audit agrees with, each time, with the play where Q152
+    puts it."""
+    v3 = attrs.evolve(
+        V2,
+        version=3,
+        steps=(V2.steps[0], V2.steps[1], step("cake-v3", "cake", Stage.PLAY)),
+    )
+    env.service().migrate(ORG, V2, migration_id="m1")
+    env.clock.set(day(6))
+    env.service().migrate(ORG, v3, migration_id="m2")
+    env.tracking.apply(ORG, play("t9", "ada", "cake-v3", 95, day(6)))
+    env.clock.set(day(7))
+    env.service().rollback(ORG, "a1", change_id="m1", rollback_id="undo-m1")
+    assert env.state("ada").steps["play"].attempt_count == 2
+    assert audit_findings(env) == ()
+    env.clock.set(day(8))
+    env.service().rollback(ORG, "a1", change_id="undo-m1", rollback_id="redo")
+    ada = env.state("ada", v3)
+    assert env.catalog.assignment(ORG, "a1").steps == v3.steps
+    assert (ada.steps["cake-v3"].attempt_count, ada.steps["play"].attempt_count) == (
+        2,
+        1,
+    )
+    assert ada.steps["cake-v2"].attempt_count == 1
+    assert audit_findings(env) == ()
+
+
 # -- laws -----------------------------------------------------------------------------
 
 
@@ -791,3 +916,46 @@ def test_migrate_then_roll_back_is_the_identity(
     assert report.found == 0
     assert after.assignment == before.assignment
     assert after.sequence == before.sequence
+
+
+@settings(max_examples=30)
+@given(data=st.data())
+def test_the_audit_agrees_after_any_changes_rollbacks_and_undos(
+    data: st.DataObject,
+) -> None:
+    """Q109, Q152: after a rename and play on the renamed step, then any
+    sequence of migrations (steps renamed, removed, added, ids used again),
+    rollbacks of any earlier change (undos of rollbacks among them) and
+    play, the audit finds every stored record in agreement with the log."""
+    store, catalog, clock = InMemoryStore(), InMemoryCatalog(), FixedClock(day(3))
+    catalog.add_assignment(ORG, V1)
+    catalog.add_sequence(ORG, SEQUENCE)
+    env = Env(kind="memory", store=store, catalog=catalog, clock=clock)
+    env.tracking.apply_many(ORG, HISTORY)
+    clock.set(day(5))
+    service = env.service()
+    service.migrate(ORG, V2, migration_id="c0")
+    env.tracking.apply(ORG, play("p0", "ada", "cake-v2", 95, day(5)))
+    changes = ["c0"]
+    for n in range(1, data.draw(st.integers(min_value=1, max_value=6)) + 1):
+        clock.set(day(5 + n))
+        current = catalog.assignment(ORG, "a1")
+        kind = data.draw(st.sampled_from(("migrate", "rollback", "rollback", "play")))
+        if kind == "migrate":
+            try:
+                new = data.draw(new_versions(current))
+                service.migrate(ORG, new, migration_id=f"c{n}")
+            except InvalidInputError:
+                continue  # an id drawn twice, or one naming other content (Q61)
+            changes.append(f"c{n}")
+        elif kind == "rollback":
+            target = data.draw(st.sampled_from(changes))
+            service.rollback(ORG, "a1", change_id=target, rollback_id=f"c{n}")
+            changes.append(f"c{n}")
+        elif current.steps:
+            student = data.draw(st.sampled_from(("ada", "bo")))
+            step_id = data.draw(st.sampled_from([d.step_id for d in current.steps]))
+            score = data.draw(st.integers(min_value=0, max_value=100))
+            env.tracking.apply(ORG, play(f"p{n}", student, step_id, score, day(5 + n)))
+        report = audit_organization(store, catalog, ORG, as_of=day(5 + n), repair=False)
+        assert report.violations == {}

@@ -141,6 +141,117 @@ def _fingerprint(
     return "audit-" + hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+class _Replay:
+    """Which logged attempts each step record counts, replayed change by
+    change (Q109): a record's ``inherited`` copies, then its own attempts
+    from ``start`` on (the earlier ones were superseded when a change
+    replaced the record)."""
+
+    def __init__(self, attempts: Sequence[Attempt]) -> None:
+        self.own: dict[str, list[Attempt]] = {}
+        for attempt in attempts:
+            self.own.setdefault(attempt.step_id, []).append(attempt)
+        self.inherited: dict[str, list[Attempt]] = {}
+        self.start: dict[str, int] = {}
+
+    def counted(
+        self, step_id: str, at: tuple[Mapping[str, list[Attempt]], Mapping[str, int]]
+    ) -> list[Attempt]:
+        """What the record of ``step_id`` counts in the replay state ``at``."""
+        inherited, start = at
+        return [
+            *inherited.get(step_id, ()),
+            *self.own.get(step_id, ())[start.get(step_id, 0) :],
+        ]
+
+    @property
+    def now(self) -> tuple[Mapping[str, list[Attempt]], Mapping[str, int]]:
+        return self.inherited, self.start
+
+    def saved(self) -> tuple[dict[str, list[Attempt]], dict[str, int]]:
+        """The state now; lists are replaced, never changed, so a copy of
+        the mappings keeps it."""
+        return dict(self.inherited), dict(self.start)
+
+    def replace(self, records: Mapping[str, list[Attempt]], counts: _Counts) -> None:
+        """A change stored each of ``records``' steps anew, counting those
+        attempts; ``counts`` are the records' attempt counts before it."""
+        for step_id, attempts_then in records.items():
+            # The attempts the earlier record counted of its own are superseded.
+            before = counts.get(step_id, 0) - len(self.inherited.get(step_id, ()))
+            self.start[step_id] = self.start.get(step_id, 0) + max(before, 0)
+            self.inherited[step_id] = attempts_then
+
+    def attributed(self, attempts: Sequence[Attempt]) -> list[Attempt] | None:
+        if not self.inherited:
+            return None
+        found = list(attempts)
+        for step_id, copies in self.inherited.items():
+            found.extend(
+                attrs.evolve(a, step_id=step_id, attempt_id=f"{a.attempt_id}~{step_id}")
+                for a in copies
+            )
+        # Own attempts a replacement superseded no longer count for their step.
+        superseded = {
+            a.attempt_id
+            for step_id, n in self.start.items()
+            for a in self.own.get(step_id, ())[:n]
+        }
+        return [a for a in found if a.attempt_id not in superseded]
+
+
+_Counts = Mapping[object, int]
+
+
+def _rows(data: Mapping[str, Any]) -> dict[object, Mapping[str, Any]]:
+    """The stored step rows a pre-change snapshot holds, by step id."""
+    return {
+        row.get("step_id"): row
+        for row in data.get("steps", ())
+        if isinstance(row, Mapping)
+    }
+
+
+def _count(row: Mapping[str, Any] | None) -> int:
+    count = None if row is None else row.get("attempt_count")
+    return count if isinstance(count, int) and not isinstance(count, bool) else 0
+
+
+def _complete(row: Mapping[str, Any] | None) -> bool:
+    return row is not None and row.get("state") == "complete"
+
+
+def _left(data: Mapping[str, Any]) -> dict[str, tuple[int, object]]:
+    """A snapshot's ``after``: each row's attempt count and target as the
+    change left them (Q152); empty in a snapshot stored before it."""
+    after = data.get("after")
+    steps = after.get("steps") if isinstance(after, Mapping) else None
+    if not isinstance(steps, Mapping):
+        return {}
+    return {
+        step_id: (_count(left), left.get("target_score"))
+        for step_id, left in steps.items()
+        if isinstance(step_id, str) and isinstance(left, Mapping)
+    }
+
+
+def _held(
+    held: Mapping[str, Any] | None,
+    carried: Mapping[str, Any] | None,
+    left: tuple[int, object] | None,
+) -> bool:
+    """Whether a change kept the complete record ``held`` already stored
+    under a step's id instead of the one it carried there (Q64, D7): when
+    the carried record (``None``: the initial one) was not complete. One
+    that was not complete before can be completed by its new target; then
+    what the change ``left`` tells them apart."""
+    if not _complete(held) or _complete(carried):
+        return False
+    if carried is None or left is None or held is None:
+        return True
+    return left == (_count(held), held.get("target_score"))
+
+
 def _attributed(
     uow: ReconciliationUnitOfWork,
     organization_id: str,
@@ -148,31 +259,28 @@ def _attributed(
     assignment_id: str,
     attempts: Sequence[Attempt],
 ) -> list[Attempt] | None:
-    """The attempt log as the student's step records count it (D18, rule 2).
+    """The attempt log as the student's step records count it (D18, Q109).
 
     A change that matched a step to one with another id carried the old
-    record, and the attempts it counted then, to the new id; the log keeps
-    them under the old id. A rollback carries back the records of renamed
-    steps that moved on since (its snapshot's ``carried``, Q67). Replaying
-    the student's changes in order (their pre-change snapshots, and the
-    changes the command log holds) gives each step the attempts it
-    inherited: the first ``attempt_count`` (the old record's, in the
-    snapshot) of the old step's own. Inherited attempts are copies with ids
-    of their own, so none counts twice for one step (D3). ``None`` when no
+    record, and the attempts it counted then, to the new id, unless a
+    complete record was stored under that id (Q64); the log keeps them
+    under the old id. A rollback carries back the records of renamed steps
+    that moved on since (its snapshot's ``carried``, Q152), and restores
+    every other record it does not keep to the rolled back change's
+    snapshot: such a record counts again what it counted then (the attempt
+    count its snapshot's ``after`` gives is the snapshot's). Replaying the
+    student's changes in order (their pre-change snapshots, and the changes
+    the command log holds) gives each step the attempts it inherited: the
+    first ``attempt_count`` (the record's, in the snapshot) of what the
+    record it came from counted. Inherited attempts are copies with ids of
+    their own, so none counts twice for one step (D3). ``None`` when no
     change carried anything: the log is as they count it.
     """
-    own: dict[str, list[Attempt]] = {}
-    for attempt in attempts:
-        own.setdefault(attempt.step_id, []).append(attempt)
-    inherited: dict[str, list[Attempt]] = {}
-    start: dict[str, int] = {}  # own attempts before it were superseded
-
-    def counted(step_id: str) -> list[Attempt]:
-        return [
-            *inherited.get(step_id, ()),
-            *own.get(step_id, ())[start.get(step_id, 0) :],
-        ]
-
+    replay = _Replay(attempts)
+    # The replay state, and the rows' counts, when each change's snapshot
+    # was taken: what a rollback of that change restores.
+    then: dict[str, tuple[tuple[dict[str, list[Attempt]], dict[str, int]], _Counts]]
+    then = {}
     for snapshot in uow.snapshots.for_student(organization_id, student_id):
         data = snapshot.state_snapshot
         change_id = data.get("change_id")
@@ -183,53 +291,49 @@ def _attributed(
             or not isinstance(change_id, str)
         ):
             continue
+        rows = _rows(data)
+        counts = {step_id: _count(row) for step_id, row in rows.items()}
+        then.setdefault(change_id, (replay.saved(), counts))
         found = uow.commands.get(organization_id, change_id)
         change = found.command if found is not None else None
         if not isinstance(change, ChangeAssignment):
             continue  # changed by the pure functions, outside this service
-        counts = {
-            r.get("step_id"): r.get("attempt_count", 0)
-            for r in data.get("steps", ())
-            if isinstance(r, Mapping)
-        }
+        left = _left(data)
+        moves: dict[str, str | None] = {}
+        records: dict[str, list[Attempt]] = {}
         if data.get("kind") == "pre_rollback":
-            # Only the records it took back from a renamed step; an older
+            # The records it took back from a renamed step; an older
             # snapshot has no ``carried``: that rollback carried none.
             back = data.get("carried", {})
-            moves = (
-                {n: o for n, o in back.items() if isinstance(o, str) and n != o}
-                if isinstance(back, Mapping)
-                else {}
-            )
+            if isinstance(back, Mapping):
+                moves = {n: o for n, o in back.items() if isinstance(o, str) and n != o}
+            earlier = then.get(change.rolled_back_id or "")
+            if earlier is not None:
+                state, restored = earlier
+                for step_id, (count, _) in left.items():
+                    if step_id in moves or count != restored.get(step_id, 0):
+                        continue  # carried, or kept as it was (Q67)
+                    counted = replay.counted(step_id, state)[:count]
+                    now = replay.counted(step_id, replay.now)
+                    if counted != now[: counts.get(step_id, 0)]:
+                        records[step_id] = counted
         else:
-            moves = {
-                new: old
-                for new, old in match_steps(
-                    change.from_structure, change.to_structure
-                ).items()
-                if new != old
-            }
-        carried = {
-            new: counted(old)[: counts.get(old, 0)] for new, old in moves.items()
-        }
-        for new, attempts_then in carried.items():
-            # The new step's earlier record, if any, was replaced by the carry.
-            before = counts.get(new, 0) - len(inherited.get(new, ()))
-            start[new] = start.get(new, 0) + max(before, 0)
-            inherited[new] = attempts_then
-    if not inherited:
-        return None
-    found_all = list(attempts)
-    for step_id, copies in inherited.items():
-        found_all.extend(
-            attrs.evolve(a, step_id=step_id, attempt_id=f"{a.attempt_id}~{step_id}")
-            for a in copies
-        )
-    # Own attempts a carry superseded no longer count for their step.
-    superseded = {
-        a.attempt_id for step_id, n in start.items() for a in own.get(step_id, ())[:n]
-    }
-    return [a for a in found_all if a.attempt_id not in superseded]
+            mapping = match_steps(change.from_structure, change.to_structure)
+            for d in change.to_structure.steps:
+                new, old = d.step_id, mapping.get(d.step_id)
+                held, carried = rows.get(new), None if old is None else rows.get(old)
+                if old == new or _held(held, carried, left.get(new)):
+                    continue
+                if old is not None or held is not None:
+                    moves[new] = old  # None: its initial record replaced the row
+        for new, old in moves.items():
+            records[new] = (
+                []
+                if old is None
+                else replay.counted(old, replay.now)[: counts.get(old, 0)]
+            )
+        replay.replace(records, counts)
+    return replay.attributed(attempts)
 
 
 def _misfiled(steps: Mapping[str, RawRecord]) -> list[Violation]:
