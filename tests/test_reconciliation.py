@@ -463,8 +463,10 @@ def test_rollback_from_stored_json_snapshot() -> None:
     assert back.state.steps["s2"] == started().steps["s2"]
 
 
-def test_rollback_twice_changes_nothing_the_second_time() -> None:
-    """A rollback of restored records has nothing to do."""
+@pytest.mark.parametrize("given", ["nothing", "the-first-rollback"])
+def test_rollback_twice_changes_nothing_the_second_time(given: str) -> None:
+    """A rollback of restored records has nothing to do, whether it is given
+    the first rollback as the change since or no later change (Q152)."""
     v2 = structure(definition("s1", "pizza", stage=Stage.LEARN), version=2)
     outcome = migrate(v2)
     snapshot = outcome.audit_snapshot
@@ -472,7 +474,10 @@ def test_rollback_twice_changes_nothing_the_second_time() -> None:
     once = rollback_migration(
         snapshot, outcome.state, rollback_id="r1", as_of=at(days=6)
     )
-    twice = rollback_migration(snapshot, once.state, rollback_id="r2", as_of=at(days=7))
+    later = [stored(once)] if given == "the-first-rollback" else []
+    twice = rollback_migration(
+        snapshot, once.state, rollback_id="r2", as_of=at(days=7), later=later
+    )
     assert not twice.applied
     assert (twice.steps, twice.events, twice.snapshots) == ((), (), ())
 
@@ -740,9 +745,10 @@ def test_an_older_snapshot_in_the_chain_rolls_back_as_before() -> None:
     with_old = rollback_migration(
         stored(first), after, rollback_id="r1", as_of=at(days=8), later=[old_style]
     )
-    alone = rollback_migration(stored(first), after, rollback_id="r1", as_of=at(days=8))
-    assert with_old == alone
+    assert with_old.state.structure == V1
     assert with_old.state.steps["s2"] == started().steps["s2"]
+    assert with_old.state.steps["cake-v3"] == after.steps["cake-v3"]
+    assert with_old.step_mapping == {"s1": "s1", "s2": "cake-v2", "s3": "s3"}
 
 
 @pytest.mark.parametrize("problem", ["another-student", "twice", "the-rolled-back-one"])
@@ -785,6 +791,212 @@ def test_rollback_refuses_a_later_snapshot_that_is_not_one_before_a_change() -> 
             later=[milestone],
         )
     assert error.value.field == "later[0].state_snapshot.kind"
+
+
+V4_RENAMED_THRICE = structure(
+    definition("s1", "pizza", stage=Stage.LEARN),
+    definition("cake-v4", "cake"),
+    definition("s3", "check", stage=Stage.QUIZ),
+    version=4,
+)
+
+
+def renamed_three_times() -> tuple[list[ReconciliationOutcome], ProgressState]:
+    """m1, m2 and m3 each rename the cake step; the student passes it (95)
+    under cake-v4."""
+    first = migrate(V2_RENAMED)
+    second = migrate_progress(
+        first.state, V3_RENAMED_AGAIN, migration_id="m2", as_of=at(days=6)
+    )
+    third = migrate_progress(
+        second.state, V4_RENAMED_THRICE, migration_id="m3", as_of=at(days=7)
+    )
+    after = replay(
+        [attempt("t3", "cake-v4", 95, at(days=7))],
+        V4_RENAMED_THRICE,
+        state=third.state,
+        as_of=at(days=7),
+    )
+    return [first, second, third], after
+
+
+def test_rollback_follows_every_later_change_given_oldest_first() -> None:
+    """Q152: given the snapshots of m2 and m3, oldest first, rolling back m1
+    brings the pass made under cake-v4 back to s2."""
+    (first, second, third), after = renamed_three_times()
+    back = roll_back(first, after, later=(second, third))
+    assert back.state.steps["s2"].state is StepState.COMPLETE
+    assert back.step_mapping["s2"] == "cake-v4"
+
+
+@pytest.mark.parametrize(
+    ("chain", "field"),
+    [
+        pytest.param((2, 1), "later[0]", id="reversed"),
+        pytest.param((2,), "later[0]", id="a-change-missing"),
+        pytest.param((1,), "later", id="the-last-change-missing"),
+        pytest.param((), "later", id="none-given"),
+        pytest.param((1, 2, 1), "later[2]", id="one-twice"),
+    ],
+)
+def test_rollback_refuses_a_later_chain_that_does_not_reach_the_current_structure(
+    chain: tuple[int, ...], field: str
+) -> None:
+    """Q152: later snapshots out of order, with a change missing, or none
+    while changes were made since, raise InvalidInputError naming the first
+    one that does not follow (``later[n]``) or ``later`` when the chain
+    stops short of the current structure; the pass made since is never
+    silently dropped."""
+    changes, after = renamed_three_times()
+    with pytest.raises(InvalidInputError) as error:
+        roll_back(changes[0], after, later=tuple(changes[n] for n in chain))
+    assert error.value.field == field
+
+
+def test_rollback_refuses_the_snapshot_of_an_earlier_change_as_later() -> None:
+    """Q152: rolling back m2 with m1's snapshot as a later one is refused,
+    naming ``later[0]``: m1 did not start from what m2 published."""
+    (first, second, third), after = renamed_three_times()
+    with pytest.raises(InvalidInputError) as error:
+        roll_back(second, after, later=(first, third))
+    assert error.value.field == "later[0]"
+
+
+@pytest.mark.parametrize("given", ["none", "one-snapshot", "text"])
+def test_rollback_refuses_later_that_is_not_a_collection(given: str) -> None:
+    """Q152: ``later=None``, one snapshot alone or text raise
+    InvalidInputError naming ``later``, not a bare TypeError."""
+    first = migrate(V2_RENAMED)
+    second = migrate_progress(
+        first.state, V3_RENAMED_AGAIN, migration_id="m2", as_of=at(days=6)
+    )
+    value: Any = {"none": None, "one-snapshot": stored(second), "text": "m2"}[given]
+    with pytest.raises(InvalidInputError) as error:
+        rollback_migration(
+            stored(first), second.state, rollback_id="r1", as_of=at(days=8), later=value
+        )
+    assert error.value.field == "later"
+
+
+def without_published_structure(snapshot: ProgressSnapshot) -> ProgressSnapshot:
+    """``snapshot`` as stored before ``after`` held the published structure."""
+    data = dict(snapshot.state_snapshot)
+    data["after"] = {k: x for k, x in data["after"].items() if k != "structure"}
+    return attrs.evolve(snapshot, state_snapshot=data)
+
+
+def test_a_snapshot_without_the_published_structure_is_checked_by_its_step_ids() -> (
+    None
+):
+    """Q152: in a snapshot stored before ``after`` held the published
+    structure, the chain is checked by step ids: the right chain is
+    followed, none given while the cake step was renamed again is refused."""
+    (first, second, third), after = renamed_three_times()
+    snapshots = [without_published_structure(stored(c)) for c in (first, second, third)]
+    back = rollback_migration(
+        snapshots[0], after, rollback_id="r1", as_of=at(days=8), later=snapshots[1:]
+    )
+    assert back.state.steps["s2"].state is StepState.COMPLETE
+    with pytest.raises(InvalidInputError) as error:
+        rollback_migration(snapshots[0], after, rollback_id="r1", as_of=at(days=8))
+    assert error.value.field == "later"
+
+
+def test_rolling_back_again_keeps_play_made_since_the_first_rollback() -> None:
+    """Q152: a change rolled back already is undone; rolling it back again
+    without later snapshots changes nothing, and keeps the attempt made on
+    the restored step since (the renamed step's older record is not taken
+    back over it)."""
+    first = migrate(V2_RENAMED)
+    played = replay(
+        [attempt("t3", "cake-v2", 60, at(days=6))],
+        V2_RENAMED,
+        state=first.state,
+        as_of=at(days=6),
+    )
+    back = roll_back(first, played, days=7)
+    assert back.state.steps["s2"].attempt_count == 2
+    more = replay(
+        [attempt("t4", "s2", 70, at(days=8))], V1, state=back.state, as_of=at(days=8)
+    )
+    again = roll_back(first, more, days=9)
+    assert not again.applied
+    assert again.state.steps["s2"] == more.steps["s2"]
+    assert again.state.steps["s2"].attempt_count == 3
+
+
+V3_WITHOUT_CAKE = structure(
+    definition("s1", "pizza", stage=Stage.LEARN),
+    definition("s3", "check", stage=Stage.QUIZ),
+    version=3,
+)
+V4_CAKE_AGAIN = structure(
+    definition("s1", "pizza", stage=Stage.LEARN),
+    definition("cake-v4", "cake"),
+    definition("s3", "check", stage=Stage.QUIZ),
+    version=4,
+)
+
+
+@pytest.mark.parametrize(
+    ("before_removal", "after_readding", "comes_from"),
+    [
+        pytest.param(60, 95, "cake-v4", id="a-pass-on-the-step-added-back"),
+        pytest.param(95, 40, "cake-v2", id="a-pass-before-the-removal"),
+        pytest.param(60, 40, "cake-v4", id="neither-passed-the-newer-one"),
+    ],
+)
+def test_rollback_of_an_earlier_change_takes_back_play_on_a_step_added_back(
+    before_removal: float, after_readding: float, comes_from: str
+) -> None:
+    """Q152, D7: m1 renames s2 to cake-v2 (played), m2 removes it, m3 adds
+    the cake game back as cake-v4 (played); rolling back m1 takes s2's
+    record from the step added back, unless only the removed one is
+    complete; s2 is then mapped to cake-v4, so undoing the rollback puts the
+    play back there."""
+    first = migrate(V2_RENAMED)
+    played = replay(
+        [attempt("t3", "cake-v2", before_removal, at(days=5.5))],
+        V2_RENAMED,
+        state=first.state,
+        as_of=at(days=5.5),
+    )
+    second = migrate_progress(
+        played, V3_WITHOUT_CAKE, migration_id="m2", as_of=at(days=6)
+    )
+    third = migrate_progress(
+        second.state, V4_CAKE_AGAIN, migration_id="m3", as_of=at(days=7)
+    )
+    after = replay(
+        [attempt("t4", "cake-v4", after_readding, at(days=7))],
+        V4_CAKE_AGAIN,
+        state=third.state,
+        as_of=at(days=7),
+    )
+    assert after.assignment is not None
+    back = roll_back(first, after, later=(second, third))
+    source = (
+        played.steps["cake-v2"] if comes_from == "cake-v2" else after.steps[comes_from]
+    )
+    assert back.state.steps["s2"] == attrs.evolve(source, step_id="s2")
+    assert back.step_mapping["s2"] == "cake-v4"
+    pre_rollback = back.audit_snapshot
+    assert pre_rollback is not None
+    assert pre_rollback.state_snapshot["carried"] == {"s2": comes_from}
+    assert back.state.steps["cake-v4"] == after.steps["cake-v4"]  # nothing deleted
+    raw_assignment, raw_steps = raw_records(back.state)
+    assert check_assignment(raw_assignment, V1, raw_steps, student_id=STUDENT) == ()
+    if max(before_removal, after_readding) >= 80:
+        assert back.state.steps["s2"].state is StepState.COMPLETE
+        assert back.assignment is not None
+        assert (
+            back.assignment.completion_percentage
+            >= after.assignment.completion_percentage
+        )
+    undone = rollback_migration(
+        pre_rollback, back.state, rollback_id="r2", as_of=at(days=9)
+    )
+    assert undone.state.steps["cake-v4"] == after.steps["cake-v4"]
 
 
 def test_rollback_of_an_untouched_renamed_step_restores_the_old_record() -> None:

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
-from hypothesis import given
+import pytest
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from mlc_progress import (
@@ -19,6 +20,7 @@ from mlc_progress import (
     AssignmentStructure,
     Command,
     ExtendDueDate,
+    InvalidInputError,
     ProgressError,
     ProgressSnapshot,
     StartStep,
@@ -431,6 +433,40 @@ def test_rolling_back_the_first_of_two_changes_restores_the_records_exactly(
     for step_id, record in before.steps.items():
         if step_id in {d.step_id for d in before.structure.steps}:
             assert back.state.steps[step_id] == record
+
+
+def same_steps(a: AssignmentStructure, b: AssignmentStructure) -> bool:
+    """One structure, but for the version."""
+    return attrs.evolve(a, version=b.version) == b
+
+
+@given(two_changes(played=True), st.sampled_from(("none-given", "an-earlier-one")))
+def test_a_later_chain_that_does_not_reach_the_current_structure_is_refused(
+    case: tuple[ProgressState, list[ReconciliationOutcome], list[ProgressState]],
+    wrong: str,
+) -> None:
+    """Q152: rolling back the first of two changes without the second's
+    snapshot, or the second with the first's snapshot as a later one,
+    raises InvalidInputError naming ``later`` or ``later[0]``, whatever the
+    changes did and whatever was done since."""
+    before, changes, ends = case
+    first, second = changes
+    assume(first.applied and second.applied)
+    v1, v2, v3 = before.structure, first.state.structure, second.state.structure
+    assume(not same_steps(v1, v2) and not same_steps(v2, v3))
+    if wrong == "none-given":
+        assume(not same_steps(v1, v3))  # else the first change is undone already
+        rolled_back, later, field = first, [], "later"
+    else:
+        rolled_back, later = second, later_snapshots([first])
+        field = "later" if same_steps(v3, v1) else "later[0]"
+    snapshot = rolled_back.audit_snapshot
+    assert snapshot is not None
+    with pytest.raises(InvalidInputError) as error:
+        rollback_migration(
+            snapshot, ends[-1], rollback_id="r1", as_of=SECOND, later=later
+        )
+    assert error.value.field == field
 
 
 def snapshot_structure(change: ReconciliationOutcome) -> Any:

@@ -380,7 +380,9 @@ def _after_change(
 ) -> dict[str, Any]:
     """The ``after`` entry of a pre-change snapshot: per step record the
     change leaves (a step without one has its initial record, Q17), the
-    target, completion and attempt count; and the sequence record then."""
+    target, completion and attempt count; the sequence record then; and the
+    structure the change published, which the next change starts from
+    (Q152)."""
     records = dict(rows)
     for d in structure.steps:
         if d.step_id not in records:
@@ -397,6 +399,7 @@ def _after_change(
             for k, r in sorted(records.items())
         },
         "sequence": None if sequence is None else unstructure(sequence),
+        "structure": unstructure(structure),
     }
 
 
@@ -890,12 +893,15 @@ class _ChangeMade:
 
     ``mapping`` maps a step after the change to the step before it that it
     continues; ``steps`` and ``sequence`` are what the change left, ``None``
-    (unknown) in a snapshot stored before they were kept.
+    (unknown) in a snapshot stored before they were kept; ``structure`` the
+    structure it published, ``None`` in a snapshot stored before it was kept
+    (Q152).
     """
 
     mapping: Mapping[str, str]
     steps: Mapping[str, _Left] | None
     sequence: SequenceProgress | None
+    structure: AssignmentStructure | None = None
 
 
 def _change_made(snapshot: ProgressSnapshot) -> _ChangeMade:
@@ -937,12 +943,26 @@ def _change_made(snapshot: ProgressSnapshot) -> _ChangeMade:
         v.check_count_value(field, count)
         steps[step_id] = _Left(float(target), complete, count)
     raw_sequence = after.get("sequence")
+    raw_structure = after.get("structure")
+    try:
+        published = (
+            None
+            if raw_structure is None
+            else structure(raw_structure, AssignmentStructure)
+        )
+    except InvalidInputError as error:
+        raise InvalidInputError(
+            "state_snapshot.after.structure",
+            raw_structure,
+            f"Q152: the structure the change published ({error.field}: {error.rule})",
+        ) from error
     return _ChangeMade(
         mapping=dict(mapping),
         steps=steps,
         sequence=None
         if raw_sequence is None
         else structure(raw_sequence, SequenceProgress),
+        structure=published,
     )
 
 
@@ -995,24 +1015,79 @@ def _stage(made: _ChangeMade, then: ProgressState) -> _Stage:
     return _Stage(made, forward, then.steps, then.sequence)
 
 
+_RULE_LATER = (
+    "Q152: the pre-change snapshots of the changes made since, oldest first"
+    " (a collection: one snapshot alone is no list of them)"
+)
+
+
+def _later_given(later: object) -> tuple[object, ...]:
+    """``later`` as a tuple; a single snapshot, text or ``None`` is refused."""
+    if isinstance(later, ProgressSnapshot | str | bytes | Mapping) or not isinstance(
+        later, Iterable
+    ):
+        raise InvalidInputError("later", later, _RULE_LATER)
+    return tuple(later)
+
+
+def _leads_to(made: _ChangeMade, then: AssignmentStructure) -> bool:
+    """Whether ``then`` is the structure the change ``made`` published
+    (Q152): equal but for the version (a host may publish a rolled back
+    structure again as its next version). A snapshot stored before it kept
+    that structure tells only its step ids: ``then`` holds every step the
+    change mapped, and only steps the change left a record for."""
+    if made.structure is not None:
+        return _same_structure(made.structure, then)
+    ids = {d.step_id for d in then.steps}
+    return set(made.mapping) <= ids and (made.steps is None or ids <= set(made.steps))
+
+
+def _same_structure(a: AssignmentStructure, b: AssignmentStructure) -> bool:
+    """``a`` and ``b`` are one structure, but for the version (a host may
+    publish a rolled back structure again as its next version)."""
+    return attrs.evolve(a, version=b.version) == b
+
+
+class _History(NamedTuple):
+    """The changes a rollback goes through (Q152): ``stages``, from the
+    rolled back one up to now; ``followed`` when each later one is followed
+    through its mapping; ``undone`` when, no later change given, the current
+    structure is the one the rolled back change started from: it was undone
+    already, and the rollback changes nothing."""
+
+    stages: list[_Stage]
+    followed: bool
+    undone: bool
+
+
 def _history(
     made: _ChangeMade,
-    later: Iterable[ProgressSnapshot],
+    later: object,
     current: ProgressState,
     first_id: str,
-) -> list[_Stage]:
+    started_from: AssignmentStructure,
+) -> _History:
     """The rolled back change and each one after it, in order (Q152).
 
     ``later`` are the pre-change snapshots of the changes since, oldest
-    first; each holds the records the change before it left. When one of
-    them, or the rolled back one, was stored before changes kept
-    ``step_mapping`` and ``after``, the later ones are not followed: the
-    rollback works from its own snapshot alone, as it did then.
+    first; each holds the records the change before it left, and was taken
+    on the structure that change published; the last change published the
+    current structure. A chain that does not lead so from the rolled back
+    change to ``current`` (out of order, a change missing, extra or earlier)
+    is refused, naming ``later[n]`` or ``later``: following it would lose
+    play made since. Without later changes, the current structure may also
+    be the one the rolled back change started from (``undone``). When one of
+    the snapshots was stored before changes kept ``step_mapping`` and
+    ``after``, the later ones are not followed: the rollback works from its
+    own snapshot alone, as it did then; one stored before ``after`` held the
+    published structure is checked as far as its step ids tell.
     """
+    given = _later_given(later)
     student, assignment_id = current.student_id, current.structure.assignment_id
     seen = {first_id}
     found: list[tuple[ProgressState, _ChangeMade]] = []
-    for n, snapshot in enumerate(later):
+    previous, previous_id = made, first_id
+    for n, snapshot in enumerate(given):
         field = f"later[{n}]"
         if not isinstance(snapshot, ProgressSnapshot):
             raise InvalidInputError(field, snapshot, "Q152: a pre-change snapshot")
@@ -1045,12 +1120,38 @@ def _history(
                 then.structure.assignment_id,
                 f"Q152: a snapshot of student {student!r} in {assignment_id!r}",
             )
+        if not _leads_to(previous, then.structure):
+            raise InvalidInputError(
+                field,
+                snapshot.snapshot_id,
+                f"Q152: the snapshot of the change right after the one of "
+                f"{previous_id!r}, taken on the structure that change published",
+            )
         found.append((then, then_made))
+        previous, previous_id = then_made, snapshot.snapshot_id
+    if (
+        not given
+        and not (
+            made.structure is not None
+            and _same_structure(made.structure, current.structure)
+        )
+        and _same_structure(started_from, current.structure)
+    ):
+        return _History([_stage(made, current)], followed=False, undone=True)
+    if not _leads_to(previous, current.structure):
+        raise InvalidInputError(
+            "later",
+            tuple(getattr(s, "snapshot_id", s) for s in given),
+            f"{_RULE_LATER}, up to the change that published the current "
+            f"structure (version {current.structure.version}); the change of "
+            f"{previous_id!r} published another",
+        )
     mades = [made, *(m for _, m in found)]
     if any(m.steps is None for m in mades):
-        return [_stage(made, current)]
+        return _History([_stage(made, current)], followed=False, undone=False)
     ends = [*(then for then, _ in found), current]
-    return [_stage(m, end) for m, end in zip(mades, ends, strict=True)]
+    stages = [_stage(m, end) for m, end in zip(mades, ends, strict=True)]
+    return _History(stages, followed=True, undone=False)
 
 
 class _Trail(NamedTuple):
@@ -1084,6 +1185,53 @@ def _trail(step_id: str, history: list[_Stage]) -> _Trail | None:
             # Now, or removed by the next change: its record as it found it.
             return _Trail(at, record, tuple(met), n == len(history))
         at = following
+
+
+def _readded(
+    old: AssignmentStructure, now: AssignmentStructure, reached: Mapping[str, str]
+) -> dict[str, str]:
+    """Each step of ``old`` no trail brings to ``now`` (the rolled back change
+    or a later one removed it): the step of ``now`` no trail reaches that
+    plays its content, paired as :func:`match_steps` pairs (the same id
+    first, then the same game and stage in order, then the replacement
+    game) (Q152)."""
+    taken = set(reached.values())
+    free = [d for d in now.steps if d.step_id not in taken]
+    ended = [d for d in old.steps if d.step_id not in reached]
+
+    def same_id(before: StepDefinition, after: StepDefinition) -> bool:
+        return before.step_id == after.step_id and (
+            _same_content(before, after) or _replaced(before, after)
+        )
+
+    pairs: dict[str, str] = {}
+    for rule in (same_id, _same_content, _replaced):
+        for d in free:
+            if d.step_id in taken:
+                continue
+            for candidate in ended:
+                if candidate.step_id not in pairs and rule(candidate, d):
+                    pairs[candidate.step_id] = d.step_id
+                    taken.add(d.step_id)
+                    break
+    return pairs
+
+
+def _since_added(
+    step_id: str, history: list[_Stage]
+) -> tuple[tuple[StepProgress, _Left | None], ...]:
+    """The records of the current step ``step_id`` back to the change that
+    added it, each with what its change left (Q152)."""
+    met: list[tuple[StepProgress, _Left | None]] = []
+    at: str | None = step_id
+    for stage in reversed(history):
+        if at is None:
+            break
+        record = stage.rows.get(at)
+        if record is not None:
+            met.append((record, _left(stage.made, at)))
+        at = stage.made.mapping.get(at)
+    return tuple(met)
 
 
 def _last_left(history: list[_Stage], step_id: str) -> _Left | None:
@@ -1128,9 +1276,16 @@ def rollback_migration(
     the student's assignment after this one (the service passes them),
     oldest first: a step they renamed or removed again is followed through
     each one's ``step_mapping``, so play under its newest id comes back too,
-    and what they did themselves is undone with the rest (Q152). Raises
-    :class:`InvalidInputError` for a snapshot, or a later one, that is not a
-    pre-change snapshot of this student and assignment.
+    and what they did themselves is undone with the rest; a step removed on
+    the way that a later change added back (the same game and stage) takes
+    back the record of the step added back when it moved on, unless only the
+    removed one is complete (Q152). Raises :class:`InvalidInputError` for a
+    snapshot, or a later one, that is not a pre-change snapshot of this
+    student and assignment, and for ``later`` when it is no collection or
+    does not lead, change by change, from this change to the current
+    structure (naming ``later[n]``, or ``later``); with no later snapshots,
+    a current structure that is the one this change started from means the
+    change was undone already, and the rollback changes nothing.
 
     >>> from datetime import datetime, UTC
     >>> from mlc_progress import StepDefinition, Stage, ProgressState, StepProgress
@@ -1168,15 +1323,30 @@ def rollback_migration(
             f"{current.structure.assignment_id!r}",
         )
     student = restored.student_id
-    history = _history(made, later, current, snapshot.snapshot_id)
+    history, followed, undone = _history(
+        made, later, current, snapshot.snapshot_id, old
+    )
+    if undone:
+        # Rolled back already: the records are as the rollback and what was
+        # done since left them (Q152).
+        return ReconciliationOutcome(
+            change_id=rollback_id,
+            applied=False,
+            state=current,
+            step_mapping={d.step_id: d.step_id for d in old.steps},
+        )
     # Where each step the change kept went, through the changes since.
     trails = {
         before: trail
         for before in history[0].forward
         if (trail := _trail(before, history)) is not None
     }
-    # Each restored step, and the step of the current structure it is now.
+    # Each restored step, and the step of the current structure it is now:
+    # where its trail leads, or the step a later change added back with its
+    # content when its trail ended at a removal.
     back_mapping = {k: t.step_id for k, t in trails.items() if t.current}
+    readded = _readded(old, current.structure, back_mapping) if followed else {}
+    back_mapping.update(readded)
     order = [d.step_id for d in old.steps] + sorted(
         set(restored.steps) - {d.step_id for d in old.steps}
     )
@@ -1188,29 +1358,48 @@ def rollback_migration(
         now = current.steps.get(step_id)
         trail = trails.get(step_id)
         moved = None if trail is None else trail.record
+        again_id = readded.get(step_id)
+        again = None if again_id is None else current.steps.get(again_id)
         if wanted is None:
-            if now is None and moved is None:
+            if now is None and moved is None and again is None:
                 continue
             wanted = initial_step_progress(old, step_id, student_id=student)
+        # What moved on since, and the id it comes back from (Q67, Q152).
+        found: tuple[StepProgress, str] | None = None
         if (
             trail is not None
             and moved is not None
             and any(_advanced_since(wanted, r, left) for r, left in trail.met)
         ):
             # Progress made on the step, under whatever id the changes
-            # since gave it, comes back with it (Q67, Q152).
-            kept[step_id] = chosen[step_id] = attrs.evolve(moved, step_id=step_id)
-            if trail.step_id != step_id:
-                carried[step_id] = trail.step_id
+            # since gave it, comes back with it.
+            found = moved, trail.step_id
         elif (
             now is not None
             and (trail is None or trail.step_id != step_id)
             and _advanced_since(wanted, now, _last_left(history, step_id))
         ):
-            # D7: what the student did after the change stays (Q67).
-            kept[step_id] = chosen[step_id] = now
-        else:
+            # D7: what the student did after the change stays.
+            found = now, step_id
+        if (
+            again is not None
+            and again_id is not None
+            and (found is None or again.is_complete or not found[0].is_complete)
+            and any(
+                _advanced_since(wanted, r, left)
+                for r, left in _since_added(again_id, history)
+            )
+        ):
+            # Play on the step added back: the complete one of the two
+            # records, or this newer one (Q152).
+            found = again, again_id
+        if found is None:
             chosen[step_id] = wanted
+            continue
+        record, source = found
+        kept[step_id] = chosen[step_id] = attrs.evolve(record, step_id=step_id)
+        if source != step_id:
+            carried[step_id] = source
     if kept:
         # A kept completion unlocks the steps after it, by the real-time
         # rule (rule 4), as a change's records are.
