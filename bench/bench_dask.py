@@ -72,7 +72,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -168,6 +168,36 @@ def warm() -> None:
     import mlc_progress.dask  # noqa: F401
 
 
+def alternate(
+    client: Any,
+    in_turn: Callable[[], tuple[float, Any]],
+    on_cluster: Callable[[], tuple[float, Any]],
+    repeats: int,
+    what: str,
+) -> tuple[float, float]:
+    """The best seconds of ``in_turn`` (a job in one worker, timed there)
+    and of ``on_cluster`` (timed at the client) over ``repeats`` runs each,
+    alternating; raises when their results differ."""
+    local_best = dask_best = float("inf")
+    for _ in range(repeats):
+        local_s, local = in_turn()
+        # The client sends its messages in batches at most every 10 ms: a job
+        # submitted right after the previous one's messages waits for the
+        # next batch. Timed as a job submitted on its own.
+        time.sleep(0.05)
+        dask_s, distributed = on_cluster()
+        if distributed != local:
+            raise AssertionError(f"the cluster's {what} differ from one process's")
+        local_best = min(local_best, local_s)
+        dask_best = min(dask_best, dask_s)
+    return local_best, dask_best
+
+
+def in_worker(client: Any, worker: str, job: Callable[..., Any], *args: Any) -> Any:
+    """``job(*args)`` run in ``worker``, its result."""
+    return client.submit(job, *args, workers=[worker], pure=False).result()
+
+
 def columnar_speedup(
     client: Any, paths: Sequence[str], repeats: int
 ) -> tuple[float, float]:
@@ -176,22 +206,14 @@ def columnar_speedup(
     baseline = next(iter(client.scheduler_info()["workers"]))
     client.run(warm)
     on_cluster(client, paths)
-    client.submit(one_process, paths, workers=[baseline], pure=False).result()
-    local_best = dask_best = float("inf")
-    for _ in range(repeats):
-        local_s, local = client.submit(
-            one_process, paths, workers=[baseline], pure=False
-        ).result()
-        # The client sends its messages in batches at most every 10 ms: a job
-        # submitted right after the previous one's messages waits for the
-        # next batch. Timed as a job submitted on its own.
-        time.sleep(0.05)
-        dask_s, distributed = on_cluster(client, paths)
-        if distributed != local:
-            raise AssertionError("the cluster's figures differ from one process's")
-        local_best = min(local_best, local_s)
-        dask_best = min(dask_best, dask_s)
-    return local_best, dask_best
+    in_worker(client, baseline, one_process, paths)
+    return alternate(
+        client,
+        lambda: in_worker(client, baseline, one_process, paths),
+        lambda: on_cluster(client, paths),
+        repeats,
+        "figures",
+    )
 
 
 def spin(loops: int) -> int:
@@ -215,24 +237,22 @@ def spin_speedup(client: Any, seconds: float, repeats: int) -> float:
     the batch: the ceiling of any job of that length on this machine."""
     baseline = next(iter(client.scheduler_info()["workers"]))
     probe = 200_000
-    took, _ = client.submit(
-        spins_in_turn, [probe], workers=[baseline], pure=False
-    ).result()
+    took, _ = in_worker(client, baseline, spins_in_turn, [probe])
     loops = [max(probe, int(probe * seconds / took))] * WORKERS
-    local_best = dask_best = float("inf")
-    for _ in range(repeats):
-        local_s, local = client.submit(
-            spins_in_turn, loops, workers=[baseline], pure=False
-        ).result()
-        time.sleep(0.05)
+
+    def spins_on_cluster() -> tuple[float, Any]:
         started = time.perf_counter()
-        distributed = client.gather(client.map(spin, loops, pure=False))
-        dask_s = time.perf_counter() - started
-        if distributed != local:
-            raise AssertionError("the cluster's spins differ from one process's")
-        local_best = min(local_best, local_s)
-        dask_best = min(dask_best, dask_s)
-    return local_best / dask_best
+        totals = client.gather(client.map(spin, loops, pure=False))
+        return time.perf_counter() - started, totals
+
+    local_s, dask_s = alternate(
+        client,
+        lambda: in_worker(client, baseline, spins_in_turn, loops),
+        spins_on_cluster,
+        repeats,
+        "spins",
+    )
+    return local_s / dask_s
 
 
 def summarize_slice(first: int, count: int, assignments: int, steps: int) -> int:
@@ -266,9 +286,7 @@ def records_speedup(client: Any, students: int) -> tuple[float, float]:
     specs = [(k * per, per) for k in range(slices)]
     baseline = next(iter(client.scheduler_info()["workers"]))
     client.run(summarize_slice, 0, 1, size, size)
-    local_s, local = client.submit(
-        slices_in_turn, specs, size, workers=[baseline], pure=False
-    ).result()
+    local_s, local = in_worker(client, baseline, slices_in_turn, specs, size)
     started = time.perf_counter()
     futures = client.map(
         summarize_slice,

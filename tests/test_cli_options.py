@@ -33,8 +33,9 @@ from .test_cli import (
     setup_lines,
 )
 from .test_cli_authorization import access_log
+from .test_cli_inputs import mine
 
-__all__ = ["db", "demo_db"]  # the fixtures, shared with test_cli
+__all__ = ["db", "demo_db", "mine"]  # the fixtures, shared with test_cli
 
 DEMO = ("--classes", "1", "--students", "2", "--seed", "3", "--as-of", AS_OF)
 
@@ -199,16 +200,6 @@ def test_the_ingest_report_counts_lines_and_blank_lines(tmp_path: Path) -> None:
 
 
 # -- demo --keep: the demo's own counts, singular or plural --------------------------
-
-
-@pytest.fixture
-def mine(tmp_path: Path) -> Path:
-    """A user's database: one class (5b) of two students, two attempts."""
-    path = tmp_path / "mine.sqlite"
-    text = jsonl(*setup_lines(), attempt_line(1), attempt_line(2, student="bo"))
-    result = run("ingest", "-", "--db", str(path), "--as-of", AS_OF, input=text)
-    assert result.exit_code == 0, result.output
-    return path
 
 
 def test_demo_keep_prints_the_demos_own_counts(mine: Path, tmp_path: Path) -> None:

@@ -24,7 +24,6 @@ from mlc_progress import (
     ProgressError,
     ProgressSnapshot,
     StartStep,
-    StepDefinition,
     StepProgress,
     StepState,
 )
@@ -38,7 +37,6 @@ from mlc_progress._reconciliation import (
 )
 from mlc_progress._serialization import structure
 from mlc_progress._tracking import ProgressState, apply_command, initial_step_progress
-from mlc_progress.testing import strategies as mst
 
 from .test_reconciliation_support import (
     AS_OF,
@@ -325,37 +323,17 @@ def test_undoing_a_rollback_never_loses_progress_made_after_it(
 SECOND = LATER + timedelta(days=1)
 
 
-@st.composite
-def another_version(draw: st.DrawFn, old: AssignmentStructure) -> AssignmentStructure:
+def another_version(old: AssignmentStructure) -> st.SearchStrategy[AssignmentStructure]:
     """A version after ``old``, as ``new_versions`` draws one, with ids of
     its own for the steps it renames and adds (no id is used twice)."""
-    steps: list[StepDefinition] = []
-    for n, d in enumerate(old.steps):
-        fate = draw(st.sampled_from(("keep", "rename", "rename", "remove", "retarget")))
-        if fate == "remove":
-            continue
-        if fate == "rename":
-            d = attrs.evolve(d, step_id=f"again-{n}")  # longer than any drawn id
-        elif fate == "retarget":
-            d = attrs.evolve(
-                d,
-                target_score=draw(mst.targets()),
-                optional=draw(st.booleans()),
-                deprecated=draw(st.booleans()),
-            )
-        steps.append(d)
-    for n in range(draw(st.integers(min_value=0, max_value=2))):
-        steps.append(
-            StepDefinition(
-                step_id=f"again-added-{n}",
-                element_id=draw(st.sampled_from(("new-game", "third-game"))),
-                stage=draw(mst.stages()),
-                target_score=draw(mst.targets()),
-                optional=draw(st.booleans()),
-            )
-        )
-    steps = draw(st.permutations(steps)) if draw(st.booleans()) else steps
-    return attrs.evolve(old, steps=tuple(steps), version=old.version + 1)
+    return new_versions(
+        old,
+        renamed="again-",
+        added="again-added-",
+        fates=("keep", "rename", "rename", "remove", "retarget"),
+        most_added=2,
+        games=("new-game", "third-game"),
+    )
 
 
 @st.composite

@@ -178,16 +178,26 @@ def old_states(draw: st.DrawFn) -> ProgressState:
 
 
 @st.composite
-def new_versions(draw: st.DrawFn, old: AssignmentStructure) -> AssignmentStructure:
+def new_versions(
+    draw: st.DrawFn,
+    old: AssignmentStructure,
+    *,
+    renamed: str = "renamed-",
+    added: str = "added-",
+    fates: tuple[str, ...] = ("keep", "keep", "rename", "remove", "retarget"),
+    most_added: int = 3,
+    games: tuple[str, ...] = ("new-game", "other-game"),
+) -> AssignmentStructure:
     """A later version of ``old``: steps kept (some under a new id, some with
-    a new target or flags), removed, added and reordered."""
+    a new target or flags), removed, added and reordered. ``renamed`` and
+    ``added`` prefix the new ids (longer than any old id)."""
     steps: list[StepDefinition] = []
     for n, d in enumerate(old.steps):
-        fate = draw(st.sampled_from(("keep", "keep", "rename", "remove", "retarget")))
+        fate = draw(st.sampled_from(fates))
         if fate == "remove":
             continue
         if fate == "rename":
-            d = attrs.evolve(d, step_id=f"renamed-{n}")  # longer than any old id
+            d = attrs.evolve(d, step_id=f"{renamed}{n}")
         elif fate == "retarget":
             d = attrs.evolve(
                 d,
@@ -196,11 +206,11 @@ def new_versions(draw: st.DrawFn, old: AssignmentStructure) -> AssignmentStructu
                 deprecated=draw(st.booleans()),
             )
         steps.append(d)
-    for n in range(draw(st.integers(min_value=0, max_value=3))):
+    for n in range(draw(st.integers(min_value=0, max_value=most_added))):
         steps.append(
             StepDefinition(
-                step_id=f"added-{n}",
-                element_id=draw(st.sampled_from(("new-game", "other-game"))),
+                step_id=f"{added}{n}",
+                element_id=draw(st.sampled_from(games)),
                 stage=draw(mst.stages()),
                 target_score=draw(mst.targets()),
                 optional=draw(st.booleans()),

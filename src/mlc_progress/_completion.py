@@ -9,7 +9,12 @@ from ._errors import InvalidInputError
 from ._mastery import _by_id, record_at
 from ._records import StepProgress
 from ._structure import AssignmentStructure, StepDefinition
-from ._validate import count_argument, flag_argument, percentage_argument
+from ._validate import (
+    count_argument,
+    flag_argument,
+    instances,
+    percentage_argument,
+)
 
 __all__ = [
     "assignment_status",
@@ -82,16 +87,9 @@ def checked_completion_percentage(required_complete: int, required: int) -> floa
     return min(max(100.0 * required_complete / required, 0.0), 100.0)
 
 
-def _records(steps: Iterable[StepProgress]) -> list[StepProgress]:
-    """``steps`` as a list, each a ``StepProgress`` (Q156)."""
-    given: object = steps
-    if isinstance(given, str | bytes) or not isinstance(given, Iterable):
-        raise InvalidInputError("steps", steps, "StepProgress records")
-    records = list(steps)
-    for step in records:
-        if not isinstance(step, StepProgress):
-            raise InvalidInputError("steps", step, "a StepProgress record")
-    return records
+def _records(steps: Iterable[StepProgress]) -> tuple[StepProgress, ...]:
+    """``steps`` as a tuple, each a ``StepProgress`` (Q156)."""
+    return instances("steps", steps, StepProgress, "StepProgress records")
 
 
 def average_score(steps: Iterable[StepProgress]) -> float:

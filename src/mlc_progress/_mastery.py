@@ -133,12 +133,8 @@ def _by_id(
 ) -> Mapping[str, StepProgress]:
     if isinstance(steps, Mapping):
         return steps
-    given: object = steps
-    if isinstance(given, str | bytes) or not isinstance(given, Iterable):
-        raise InvalidInputError("steps", steps, "StepProgress records")
+    records = v.instances("steps", steps, StepProgress, "StepProgress records")
     by_id: dict[str, StepProgress] = {}
-    for step in steps:
-        if not isinstance(step, StepProgress):
-            raise InvalidInputError("steps", step, "a StepProgress record")
+    for step in records:
         by_id[step.step_id] = step
     return by_id

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -350,13 +350,9 @@ def synthetic_histories(
     """
     as_of = _checked("students", students, "first_student", first_student, as_of, seed)
     v.check_id_value("organization_id", organization_id)
-    given: object = structures
-    if isinstance(given, str | bytes) or not isinstance(given, Iterable):
-        raise InvalidInputError("structures", structures, "AssignmentStructures")
-    structures = tuple(structures)
-    for structure in structures:
-        if not isinstance(structure, AssignmentStructure):
-            raise InvalidInputError("structures", structure, "AssignmentStructures")
+    structures = v.instances(
+        "structures", structures, AssignmentStructure, "AssignmentStructures"
+    )
     return _histories(structures, students, as_of, seed, organization_id, first_student)
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from ._errors import InvalidInputError
 
@@ -127,36 +127,33 @@ def count_argument(field: str, value: object) -> int:
     raise InvalidInputError(field, value, RULE_COUNT)
 
 
+def _number_argument(
+    field: str, value: object, rule: str, within: Callable[[float], bool]
+) -> float:
+    number = _real(value)
+    if number is None or not within(number):
+        raise InvalidInputError(field, value, rule)
+    return number
+
+
 def score_argument(field: str, value: object) -> float:
     """``value`` as a float when it is a score in [0, 100] (D1)."""
-    number = _real(value)
-    if number is None or not 0 <= number <= 100:
-        raise InvalidInputError(field, value, RULE_SCORE)
-    return number
+    return _number_argument(field, value, RULE_SCORE, lambda x: 0 <= x <= 100)
 
 
 def target_argument(field: str, value: object) -> float:
     """``value`` as a float when it is a target score in (0, 100] (D1)."""
-    number = _real(value)
-    if number is None or not 0 < number <= 100:
-        raise InvalidInputError(field, value, RULE_TARGET)
-    return number
+    return _number_argument(field, value, RULE_TARGET, lambda x: 0 < x <= 100)
 
 
 def percentage_argument(field: str, value: object) -> float:
     """``value`` as a float when it is a percentage in [0, 100] (D10)."""
-    number = _real(value)
-    if number is None or not 0 <= number <= 100:
-        raise InvalidInputError(field, value, RULE_PERCENT)
-    return number
+    return _number_argument(field, value, RULE_PERCENT, lambda x: 0 <= x <= 100)
 
 
 def ratio_argument(field: str, value: object) -> float:
     """``value`` as a float when it is finite and non-negative (D5)."""
-    number = _real(value)
-    if number is None or number < 0:
-        raise InvalidInputError(field, value, RULE_RATIO)
-    return number
+    return _number_argument(field, value, RULE_RATIO, lambda x: x >= 0)
 
 
 def flag_argument(field: str, value: object) -> bool:
@@ -164,6 +161,21 @@ def flag_argument(field: str, value: object) -> bool:
     if _is_flag_type(value):
         return bool(value)
     raise InvalidInputError(field, value, "True or False")
+
+
+_T = TypeVar("_T")
+
+
+def instances(field: str, values: object, cls: type[_T], what: str) -> tuple[_T, ...]:
+    """``values`` as a tuple, each a ``cls``; text or a lone value is no
+    collection of them. Refusals name ``field`` and the value at fault."""
+    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+        raise InvalidInputError(field, values, what)
+    items = tuple(values)
+    for item in items:
+        if not isinstance(item, cls):
+            raise InvalidInputError(field, item, what)
+    return items
 
 
 def unicode_text(value: str) -> bool:
