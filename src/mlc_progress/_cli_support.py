@@ -123,7 +123,6 @@ __all__ = [
     "organization_view",
     "parse_as",
     "parse_line",
-    "parse_lines",
     "parse_role_and_id",
     "report_reads",
     "rollup",
@@ -874,14 +873,6 @@ def parse_line(number: int, text: str) -> ParsedLine | BadLine | None:
     except ProgressError as exc:
         return BadLine(line=number, error=_message(exc))
     return ParsedLine(line=number, item=item)
-
-
-def parse_lines(lines: Iterable[str]) -> Iterator[ParsedLine | BadLine]:
-    """Every non-blank line parsed, numbered from 1."""
-    for number, text in enumerate(lines, start=1):
-        parsed = parse_line(number, text)
-        if parsed is not None:
-            yield parsed
 
 
 @attrs.frozen(kw_only=True)
