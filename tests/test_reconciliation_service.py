@@ -238,6 +238,37 @@ def corrupt_step(env: Env, student: str, step_id: str, /, **changes: Any) -> Non
         )
 
 
+def misfile(env: Env, student: str, step_id: str, as_id: str) -> Callable[[], None]:
+    """Corrupt a stored step row, on either adapter: its record names step
+    ``as_id`` (a row filed under another key, D18); returns the undo."""
+    if isinstance(env.store, SQLiteStore):
+        with raw_sql(env) as conn:
+            (body,) = conn.execute(
+                "SELECT body FROM step_progress WHERE organization_id = ?"
+                " AND student_id = ? AND assignment_id = 'a1' AND step_id = ?",
+                (ORG, student, step_id),
+            ).fetchone()
+        corrupt_step(env, student, step_id, step_id=as_id)
+
+        def restore() -> None:
+            with raw_sql(env) as conn:
+                conn.execute(
+                    "UPDATE step_progress SET body = ? WHERE organization_id = ?"
+                    " AND student_id = ? AND assignment_id = 'a1' AND step_id = ?",
+                    (body, ORG, student, step_id),
+                )
+
+        return restore
+    group = env.store._tables.steps[(ORG, student, "a1")]
+    row = group[step_id]
+    group[step_id] = attrs.evolve(row, record=attrs.evolve(row.record, step_id=as_id))
+
+    def put_back() -> None:
+        group[step_id] = row
+
+    return put_back
+
+
 def events_named(env: Env, name: str) -> list[Any]:
     with env.store.unit_of_work() as uow:
         return [e.event for e in uow.outbox.entries(ORG) if e.event.name == name]
@@ -731,6 +762,164 @@ def test_a_student_with_a_corrupt_row_is_left_for_repair(sqlite_env: Env) -> Non
     )
 
 
+V3 = attrs.evolve(
+    V2,
+    version=3,
+    steps=(V2.steps[0], V2.steps[1], step("cake-v3", "cake", Stage.PLAY)),
+)
+
+
+def test_a_student_a_rollback_refuses_is_failed_and_the_others_go_on(
+    env: Env,
+) -> None:
+    """Q67: Ada failed m1 (a corrupt row, since put right), so she has no
+    snapshot of it and rolling back m0 refuses her chain: she is reported
+    failed with the error naming ``later``, nothing of hers is stored, and
+    Bo, after her, is rolled back; the same call again stops at her again."""
+    env.service().migrate(ORG, V2, migration_id="m0")
+    restore = misfile(env, "ada", "learn", "pie")
+    env.clock.set(day(6))
+    assert env.service().migrate(ORG, V3, migration_id="m1").failed == ("ada",)
+    restore()
+    ada = env.everything()["ada"]
+    env.clock.set(day(7))
+    report = env.service().rollback(ORG, "a1", change_id="m0", rollback_id="r0")
+    assert (report.changed, report.failed) == (("bo",), ("ada",))
+    assert report.errors["ada"].field == "later"
+    assert "call the change they failed again" in str(report.errors["ada"])
+    assert env.everything()["ada"] == ada
+    assert env.state("bo").steps["play"].state is StepState.COMPLETE
+    again = env.service().rollback(ORG, "a1", change_id="m0", rollback_id="r0")
+    assert (again.changed, again.done_before, again.failed) == ((), ("bo",), ("ada",))
+
+
+def test_a_refused_student_is_rolled_back_once_the_change_they_missed_is_done(
+    env: Env,
+) -> None:
+    """Q67: after m1 is called again (Ada migrated to V3 with its snapshot),
+    the rollback of m0 called again finishes for her: her records are those
+    before m0, her scores kept, and the audit finds nothing."""
+    before = env.state("ada")
+    env.service().migrate(ORG, V2, migration_id="m0")
+    restore = misfile(env, "ada", "learn", "pie")
+    env.clock.set(day(6))
+    env.service().migrate(ORG, V3, migration_id="m1")
+    restore()
+    env.clock.set(day(7))
+    env.service().rollback(ORG, "a1", change_id="m0", rollback_id="r0")
+    finished = env.service().migrate(ORG, V3, migration_id="m1")
+    assert (finished.changed, finished.done_before) == (("ada",), ("bo",))
+    assert env.catalog.assignment(ORG, "a1") == attrs.evolve(V1, version=4)
+    resumed = env.service().rollback(ORG, "a1", change_id="m0", rollback_id="r0")
+    assert (resumed.changed, resumed.done_before, resumed.failed) == (
+        ("ada",),
+        ("bo",),
+        (),
+    )
+    after = env.state("ada")
+    assert {k: after.steps[k] for k in before.steps} == before.steps
+    assert after.assignment == before.assignment
+    assert audit_findings(env) == ()
+
+
+def test_a_rollback_reconciles_a_student_who_began_after_the_change(
+    env: Env,
+) -> None:
+    """Q67: Cy first plays under cake-v2, after m0 renamed cake; rolling m0
+    back reconciles Cy to the restored structure (rules 1-6): the play counts
+    on ``play``, the assignment is computed for V1, with a pre-change
+    snapshot, and the audit finds nothing."""
+    env.service().migrate(ORG, V2, migration_id="m0")
+    env.tracking.apply(ORG, play("c1", "cy", "cake-v2", 90, day(5)))
+    env.clock.set(day(6))
+    report = env.service().rollback(ORG, "a1", change_id="m0", rollback_id="r0")
+    assert report.changed == ("ada", "bo", "cy")
+    cy = env.state("cy")
+    assert (cy.steps["play"].attempt_count, cy.steps["play"].best_score) == (1, 90)
+    assert cy.assignment is not None
+    assert (cy.assignment.steps_total, cy.assignment.steps_completed) == (3, 1)
+    with env.store.unit_of_work() as uow:
+        (snapshot,) = [
+            s
+            for s in uow.snapshots.for_student(ORG, "cy")
+            if s.state_snapshot.get("change_id") == "r0"
+        ]
+    assert snapshot.notes == "pre_migration:r0"
+    assert audit_findings(env) == ()
+    env.tracking.apply(ORG, play("c2", "cy", "play", 95, day(6)))
+    assert env.state("cy").steps["play"].attempt_count == 2
+    assert audit_findings(env) == ()
+
+
+def test_undoing_the_rollback_returns_a_late_student_to_the_change(env: Env) -> None:
+    """Q67: the reconciliation of a student who began after m0 is undone with
+    the rollback: Cy's play is back under cake-v2, and the audit agrees."""
+    env.service().migrate(ORG, V2, migration_id="m0")
+    env.tracking.apply(ORG, play("c1", "cy", "cake-v2", 90, day(5)))
+    cy = env.state("cy", V2)
+    env.clock.set(day(6))
+    env.service().rollback(ORG, "a1", change_id="m0", rollback_id="r0")
+    env.clock.set(day(7))
+    env.service().rollback(ORG, "a1", change_id="r0", rollback_id="r1")
+    back = env.state("cy", V2)
+    assert back.steps["cake-v2"] == cy.steps["cake-v2"]
+    assert back.assignment is not None
+    assert cy.assignment is not None
+    assert back.assignment.completion_percentage == cy.assignment.completion_percentage
+    assert audit_findings(env) == ()
+
+
+def test_a_late_student_whose_step_id_names_other_content_is_refused(
+    env: Env,
+) -> None:
+    """Q61, Q67: when the restored structure gives a step id of Cy's other
+    content, rules 1-6 cannot reconcile Cy: Cy is failed with the error
+    naming ``steps``, keeps every record, and the others are rolled back."""
+    extra = StepDefinition(
+        step_id="extra", element_id="pie", stage=Stage.PLAY, target_score=80
+    )
+    env.service().migrate(
+        ORG, attrs.evolve(V1, version=2, steps=(*V1.steps, extra)), migration_id="m1"
+    )
+    env.service().rollback(ORG, "a1", change_id="m1", rollback_id="r1")
+    other = attrs.evolve(extra, element_id="donut")
+    env.service().migrate(
+        ORG, attrs.evolve(V1, version=4, steps=(*V1.steps, other)), migration_id="m2"
+    )
+    env.tracking.apply(ORG, play("c1", "cy", "extra", 90, day(5)))
+    cy = env.everything()["cy"]
+    env.clock.set(day(6))
+    report = env.service().rollback(ORG, "a1", change_id="r1", rollback_id="r2")
+    assert (report.changed, report.failed) == (("ada", "bo"), ("cy",))
+    assert report.errors["cy"].field == "steps"
+    assert env.everything()["cy"] == cy
+
+
+def test_rolling_back_again_takes_a_removed_step_back_from_its_removal(
+    env: Env,
+) -> None:
+    """Q109, Q152: the second rollback of m0 takes ``play`` back from the
+    snapshot of the change that removed it (its two attempts), not from the
+    row an intermediate rollback restored (one): the audit attributes the
+    attempts as that snapshot counted them and finds nothing."""
+    env.service().migrate(ORG, V2, migration_id="c0")
+    env.tracking.apply(ORG, play("p0", "ada", "cake-v2", 95, day(5)))
+    env.clock.set(day(6))
+    env.service().migrate(ORG, attrs.evolve(V2, version=3), migration_id="c1")
+    env.clock.set(day(7))
+    env.service().rollback(ORG, "a1", change_id="c0", rollback_id="c2")
+    env.clock.set(day(8))
+    learn_quiz = attrs.evolve(V1, version=5, steps=(V1.steps[0], V1.steps[2]))
+    env.service().migrate(ORG, learn_quiz, migration_id="c3")
+    env.clock.set(day(9))
+    env.service().rollback(ORG, "a1", change_id="c1", rollback_id="c4")
+    assert audit_findings(env) == ()
+    env.clock.set(day(10))
+    env.service().rollback(ORG, "a1", change_id="c0", rollback_id="c5")
+    assert env.state("ada").steps["play"].attempt_count == 2
+    assert audit_findings(env) == ()
+
+
 # -- the audit after changes ---------------------------------------------------------
 
 
@@ -923,10 +1112,12 @@ def test_migrate_then_roll_back_is_the_identity(
 def test_the_audit_agrees_after_any_changes_rollbacks_and_undos(
     data: st.DataObject,
 ) -> None:
-    """Q109, Q152: after a rename and play on the renamed step, then any
+    """Q109, Q152, Q67: after a rename and play on the renamed step, then any
     sequence of migrations (steps renamed, removed, added, ids used again),
     rollbacks of any earlier change (undos of rollbacks among them) and
-    play, the audit finds every stored record in agreement with the log."""
+    play, by students of the start and students who first play after a
+    change, no student fails and the audit finds every stored record in
+    agreement with the log."""
     store, catalog, clock = InMemoryStore(), InMemoryCatalog(), FixedClock(day(3))
     catalog.add_assignment(ORG, V1)
     catalog.add_sequence(ORG, SEQUENCE)
@@ -937,6 +1128,7 @@ def test_the_audit_agrees_after_any_changes_rollbacks_and_undos(
     service.migrate(ORG, V2, migration_id="c0")
     env.tracking.apply(ORG, play("p0", "ada", "cake-v2", 95, day(5)))
     changes = ["c0"]
+    refused: set[str] = set()
     for n in range(1, data.draw(st.integers(min_value=1, max_value=6)) + 1):
         clock.set(day(5 + n))
         current = catalog.assignment(ORG, "a1")
@@ -944,18 +1136,26 @@ def test_the_audit_agrees_after_any_changes_rollbacks_and_undos(
         if kind == "migrate":
             try:
                 new = data.draw(new_versions(current))
-                service.migrate(ORG, new, migration_id=f"c{n}")
+                report = service.migrate(ORG, new, migration_id=f"c{n}")
             except InvalidInputError:
                 continue  # an id drawn twice, or one naming other content (Q61)
+            assert set(report.failed) <= refused
             changes.append(f"c{n}")
         elif kind == "rollback":
             target = data.draw(st.sampled_from(changes))
-            service.rollback(ORG, "a1", change_id=target, rollback_id=f"c{n}")
+            report = service.rollback(ORG, "a1", change_id=target, rollback_id=f"c{n}")
+            # Only a student who began since, when an id of theirs names
+            # other content in the restored structure (Q61), is refused.
+            assert all(
+                student in refused or (student in ("cy", "dee") and e.field == "steps")
+                for student, e in report.errors.items()
+            ), report.errors
+            refused.update(report.errors)
             changes.append(f"c{n}")
         elif current.steps:
-            student = data.draw(st.sampled_from(("ada", "bo")))
+            student = data.draw(st.sampled_from(("ada", "bo", "cy", "dee")))
             step_id = data.draw(st.sampled_from([d.step_id for d in current.steps]))
             score = data.draw(st.integers(min_value=0, max_value=100))
             env.tracking.apply(ORG, play(f"p{n}", student, step_id, score, day(5 + n)))
-        report = audit_organization(store, catalog, ORG, as_of=day(5 + n), repair=False)
-        assert report.violations == {}
+        audit = audit_organization(store, catalog, ORG, as_of=day(5 + n), repair=False)
+        assert [f for f in audit.findings if f.student_id not in refused] == []

@@ -75,11 +75,18 @@ class ChangeReport:
     ``applied`` is whether this call changed anything; ``resumed`` whether an
     earlier call had logged the change (this one finished it, or found it
     done). ``students`` are the students the change covers (those with
-    records when it began); ``changed`` those whose records this call
-    changed; ``done_before`` those an earlier call had done; ``failed`` those
-    with a corrupt stored record, left for a repair (D18) and retried by the
-    next call. A deprecation also gives its ``offers`` and, on its first
-    call, the ``impact`` the teacher is notified of.
+    records when it began; for a rollback, also those with records then
+    who began after the change it rolls back); ``changed`` those whose
+    records this call changed; ``done_before`` those an earlier call had
+    done; ``failed`` those whose records refused the change, with nothing
+    of theirs stored, retried by the next call; ``errors`` says why, per
+    failed student: a :class:`CorruptRecordError` (repair the row, D18);
+    for a rollback, an :class:`InvalidInputError` naming ``later`` when the
+    student failed a change made after the one rolled back (call that
+    change again for them, then the rollback), or naming ``steps`` when a
+    student who began since has a step id the restored structure gives to
+    other content (Q61, Q67). A deprecation also gives its ``offers`` and,
+    on its first call, the ``impact`` the teacher is notified of.
     """
 
     change_id: str
@@ -93,6 +100,9 @@ class ChangeReport:
     changed: tuple[str, ...] = ()
     done_before: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
+    errors: Mapping[str, InvalidInputError] = attrs.field(
+        factory=dict, eq=False, hash=False
+    )
     offers: tuple[ReplacementOffer, ...] = ()
     impact: DeprecationImpact | None = None
 
@@ -268,7 +278,12 @@ def _attributed(
     that moved on since (its snapshot's ``carried``, Q152), and restores
     every other record it does not keep to the rolled back change's
     snapshot: such a record counts again what it counted then (the attempt
-    count its snapshot's ``after`` gives is the snapshot's). Replaying the
+    count its snapshot's ``after`` gives is the snapshot's); one it took
+    back from the snapshot of a later change that removed the step counts
+    what it counted then (the newest such snapshot with that many
+    attempts). A student who began after a change is reconciled by its
+    rollback as by a migration (Q67): that snapshot is replayed as one.
+    Replaying the
     student's changes in order (their pre-change snapshots, and the changes
     the command log holds) gives each step the attempts it inherited: the
     first ``attempt_count`` (the record's, in the snapshot) of what the
@@ -310,9 +325,26 @@ def _attributed(
             earlier = then.get(change.rolled_back_id or "")
             if earlier is not None:
                 state, restored = earlier
+                since = list(then)[list(then).index(change.rolled_back_id or "") :]
                 for step_id, (count, _) in left.items():
-                    if step_id in moves or count != restored.get(step_id, 0):
-                        continue  # carried, or kept as it was (Q67)
+                    if step_id in moves:
+                        continue  # carried
+                    if count != restored.get(step_id, 0):
+                        if count == counts.get(step_id, 0):
+                            continue  # kept as it was (Q67)
+                        # Taken back from the snapshot of a later change
+                        # that removed the step (Q152): the newest whose
+                        # row had as many attempts.
+                        sources = [
+                            then[c][0]
+                            for c in since[1:]
+                            if then[c][1].get(step_id, 0) == count
+                        ]
+                        if not sources:
+                            continue
+                        state = sources[-1]
+                    else:
+                        state = earlier[0]
                     counted = replay.counted(step_id, state)[:count]
                     now = replay.counted(step_id, replay.now)
                     if counted != now[: counts.get(step_id, 0)]:
@@ -723,8 +755,12 @@ class ReconciliationService:
         and restore each student's records from the snapshot taken before it,
         keeping progress made since, under whatever id a later change gave a
         step (reconciliation rule 6, Q67, Q152, :func:`rollback_migration`,
-        given the snapshots of the later changes). Students without
-        such a snapshot keep their records. Raises :class:`NotFoundError`
+        given the snapshots of the later changes). Students whose records
+        began after the change are reconciled to the earlier structure by
+        rules 1-6 (:func:`migrate_progress`, with their own pre-change
+        snapshot); others without a snapshot of it keep their records (the
+        change left them as they were). A student who failed a change made
+        since is ``failed`` here too (Q67). Raises :class:`NotFoundError`
         when the assignment has no change ``change_id``.
         """
         _check_arguments(
@@ -755,13 +791,16 @@ class ReconciliationService:
                     f" {assignment_id!r} in organization {organization_id!r}"
                 )
             restored = attrs.evolve(target.from_structure, version=current.version + 1)
+            # Students who began after the change are reconciled to the
+            # restored structure (Q67).
+            since = tuple(s for s in students if s not in target.student_ids)
             return ChangeAssignment(
                 command_id=rollback_id,
                 action=ChangeAction.ROLLBACK,
                 assignment_id=assignment_id,
                 from_structure=current,
                 to_structure=restored,
-                student_ids=target.student_ids,
+                student_ids=(*target.student_ids, *since),
                 issued_at=now,
                 actor_id=actor_id,
                 reason=reason,
@@ -1055,7 +1094,8 @@ class ReconciliationService:
         # Published after the change is logged, so a crash in between is
         # finished by the next call; the same version again is harmless.
         self._catalog.add_assignment(organization_id, change.to_structure)
-        changed, done, failed = [], [], []
+        changed, done = [], []
+        errors: dict[str, InvalidInputError] = {}
         for student_id in change.student_ids:
 
             def work(
@@ -1069,8 +1109,11 @@ class ReconciliationService:
 
             try:
                 status = self._transact(work)
-            except CorruptRecordError:
-                failed.append(student_id)
+            except InvalidInputError as error:
+                # A corrupt row, or a rollback this student's snapshots
+                # refuse: nothing of theirs was stored; the others go on and
+                # the next call retries them (D18, Q67).
+                errors[student_id] = error
                 continue
             if status == "changed":
                 changed.append(student_id)
@@ -1087,7 +1130,8 @@ class ReconciliationService:
             students=change.student_ids,
             changed=tuple(changed),
             done_before=tuple(done),
-            failed=tuple(failed),
+            failed=tuple(errors),
+            errors=errors,
         )
 
     def _change_student(
@@ -1119,16 +1163,41 @@ class ReconciliationService:
                 change.assignment_id,
                 change.rolled_back_id,
             )
-            if found is None:
-                return "unchanged"
-            snapshot, later = found
-            outcome = rollback_migration(
-                snapshot,
-                loaded.state,
-                rollback_id=change.command_id,
-                later=later,
-                **common,
-            )
+            if found is not None:
+                snapshot, later = found
+                try:
+                    outcome = rollback_migration(
+                        snapshot,
+                        loaded.state,
+                        rollback_id=change.command_id,
+                        later=later,
+                        **common,
+                    )
+                except InvalidInputError as error:
+                    if not error.field.startswith("later"):
+                        raise
+                    raise InvalidInputError(
+                        error.field,
+                        error.value,
+                        f"{error.rule}. The student has no snapshot of a change"
+                        f" made after {change.rolled_back_id!r}: call the change"
+                        " they failed again (after a repair), then this"
+                        " rollback (Q67)",
+                    ) from error
+            elif self._started_after(
+                uow, organization_id, change.rolled_back_id, student_id
+            ):
+                # Records begun after the change: reconciled to the restored
+                # structure like any new version, with their own pre-change
+                # snapshot, so this can be rolled back too (Q67).
+                outcome = migrate_progress(
+                    loaded.state,
+                    change.to_structure,
+                    migration_id=change.command_id,
+                    **common,
+                )
+            else:
+                return "unchanged"  # the change left them as they were
         elif change.action is ChangeAction.MIGRATE:
             outcome = migrate_progress(
                 loaded.state,
@@ -1239,6 +1308,21 @@ class ReconciliationService:
             step_versions={k: r.version for k, r in steps.items()},
             assignment_version=assignment.version if assignment else 0,
             sequence_version=sequence.version if sequence else 0,
+        )
+
+    @staticmethod
+    def _started_after(
+        uow: ReconciliationUnitOfWork,
+        organization_id: str,
+        change_id: str,
+        student_id: str,
+    ) -> bool:
+        """Whether the student had no records when ``change_id`` began (it
+        did not cover them): their records began after it (Q67)."""
+        found = uow.commands.get(organization_id, change_id)
+        change = found.command if found is not None else None
+        return isinstance(change, ChangeAssignment) and (
+            student_id not in change.student_ids
         )
 
     @staticmethod
