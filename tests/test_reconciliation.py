@@ -93,6 +93,15 @@ def migrate(
     )
 
 
+def renamed_twice() -> tuple[ReconciliationOutcome, ReconciliationOutcome]:
+    """m1 renames the cake step to cake-v2, m2 renames it again to cake-v3."""
+    first = migrate(V2_RENAMED)
+    second = migrate_progress(
+        first.state, V3_RENAMED_AGAIN, migration_id="m2", as_of=at(days=6)
+    )
+    return first, second
+
+
 def names(outcome: ReconciliationOutcome) -> list[str]:
     return [e.name for e in outcome.events]
 
@@ -614,10 +623,7 @@ def test_rollback_of_an_earlier_change_takes_back_play_on_a_step_renamed_again()
     """Q152: m1 renames s2 to cake-v2, m2 renames it again to cake-v3, the
     student passes under cake-v3; rolling back m1 alone brings that play back
     to s2 (attempts, best score, completion) by following m2's mapping."""
-    first = migrate(V2_RENAMED)
-    second = migrate_progress(
-        first.state, V3_RENAMED_AGAIN, migration_id="m2", as_of=at(days=6)
-    )
+    first, second = renamed_twice()
     assert second.step_mapping["cake-v3"] == "cake-v2"
     after = replay(
         [attempt("t3", "cake-v3", 95, at(days=7))],
@@ -725,10 +731,7 @@ def test_an_older_snapshot_in_the_chain_rolls_back_as_before() -> None:
     """Q152: when a later change's snapshot was stored before changes kept
     ``step_mapping`` and ``after``, the later changes are not followed: the
     rollback works from its own snapshot alone, as it did then."""
-    first = migrate(V2_RENAMED)
-    second = migrate_progress(
-        first.state, V3_RENAMED_AGAIN, migration_id="m2", as_of=at(days=6)
-    )
+    first, second = renamed_twice()
     after = replay(
         [attempt("t3", "cake-v3", 95, at(days=7))],
         V3_RENAMED_AGAIN,
@@ -756,10 +759,7 @@ def test_rollback_refuses_a_wrong_later_snapshot(problem: str) -> None:
     """Q152: a later snapshot of another student, one given twice or the
     rolled back change's own raises InvalidInputError naming it in
     ``later``, and restores nothing."""
-    first = migrate(V2_RENAMED)
-    second = migrate_progress(
-        first.state, V3_RENAMED_AGAIN, migration_id="m2", as_of=at(days=6)
-    )
+    first, second = renamed_twice()
     later = [stored(second)]
     if problem == "another-student":
         later = [attrs.evolve(later[0], student_id="someone-else")]
@@ -777,10 +777,7 @@ def test_rollback_refuses_a_wrong_later_snapshot(problem: str) -> None:
 def test_rollback_refuses_a_later_snapshot_that_is_not_one_before_a_change() -> None:
     """A later snapshot that is not a pre-change snapshot raises
     InvalidInputError naming the field inside ``later``."""
-    first = migrate(V2_RENAMED)
-    second = migrate_progress(
-        first.state, V3_RENAMED_AGAIN, migration_id="m2", as_of=at(days=6)
-    )
+    first, second = renamed_twice()
     milestone = attrs.evolve(stored(second), state_snapshot={"kind": "milestone"})
     with pytest.raises(InvalidInputError) as error:
         rollback_migration(
@@ -804,10 +801,7 @@ V4_RENAMED_THRICE = structure(
 def renamed_three_times() -> tuple[list[ReconciliationOutcome], ProgressState]:
     """m1, m2 and m3 each rename the cake step; the student passes it (95)
     under cake-v4."""
-    first = migrate(V2_RENAMED)
-    second = migrate_progress(
-        first.state, V3_RENAMED_AGAIN, migration_id="m2", as_of=at(days=6)
-    )
+    first, second = renamed_twice()
     third = migrate_progress(
         second.state, V4_RENAMED_THRICE, migration_id="m3", as_of=at(days=7)
     )
@@ -866,10 +860,7 @@ def test_rollback_refuses_the_snapshot_of_an_earlier_change_as_later() -> None:
 def test_rollback_refuses_later_that_is_not_a_collection(given: str) -> None:
     """Q152: ``later=None``, one snapshot alone or text raise
     InvalidInputError naming ``later``, not a bare TypeError."""
-    first = migrate(V2_RENAMED)
-    second = migrate_progress(
-        first.state, V3_RENAMED_AGAIN, migration_id="m2", as_of=at(days=6)
-    )
+    first, second = renamed_twice()
     value: Any = {"none": None, "one-snapshot": stored(second), "text": "m2"}[given]
     with pytest.raises(InvalidInputError) as error:
         rollback_migration(

@@ -295,6 +295,22 @@ class TestSQLiteReconciliationStore(ReconciliationStoreContract):
 # -- migrations -----------------------------------------------------------------------
 
 
+V3 = attrs.evolve(
+    V2,
+    version=3,
+    steps=(V2.steps[0], V2.steps[1], step("cake-v3", "cake", Stage.PLAY)),
+)
+
+
+def renamed_twice_and_passed(env: Env) -> None:
+    """m1 renames the cake step to cake-v2 (day 5), m2 renames it again to
+    cake-v3 (day 6), and Ada passes it under cake-v3."""
+    env.service().migrate(ORG, V2, migration_id="m1")
+    env.clock.set(day(6))
+    env.service().migrate(ORG, V3, migration_id="m2")
+    env.tracking.apply(ORG, play("t9", "ada", "cake-v3", 95, day(6)))
+
+
 def test_a_migration_stores_what_the_pure_function_decides(env: Env) -> None:
     """Each student's migrated records, snapshots, events and audit entry are
     stored exactly as migrate_progress gives them, and v2 is published."""
@@ -516,15 +532,7 @@ def test_rolling_back_an_earlier_change_keeps_play_on_a_step_renamed_again(
     renames it again to cake-v3, Ada passes under cake-v3; rolling back m1
     alone brings that play back to ``play``, and the audit finds the records
     in agreement with the attempt log."""
-    v3 = attrs.evolve(
-        V2,
-        version=3,
-        steps=(V2.steps[0], V2.steps[1], step("cake-v3", "cake", Stage.PLAY)),
-    )
-    env.service().migrate(ORG, V2, migration_id="m1")
-    env.clock.set(day(6))
-    env.service().migrate(ORG, v3, migration_id="m2")
-    env.tracking.apply(ORG, play("t9", "ada", "cake-v3", 95, day(6)))
+    renamed_twice_and_passed(env)
     env.clock.set(day(7))
     report = env.service().rollback(ORG, "a1", change_id="m1", rollback_id="undo-m1")
     assert report.changed == ("ada", "bo")
@@ -542,8 +550,8 @@ def test_rolling_back_an_earlier_change_keeps_play_on_a_step_renamed_again(
     assert found.findings == ()
     # Undoing the rollback brings version 3 back, the play under cake-v3.
     env.service().rollback(ORG, "a1", change_id="undo-m1", rollback_id="redo")
-    assert env.catalog.assignment(ORG, "a1").steps == v3.steps
-    assert env.state("ada", v3).steps["cake-v3"].attempt_count == 2
+    assert env.catalog.assignment(ORG, "a1").steps == V3.steps
+    assert env.state("ada", V3).steps["cake-v3"].attempt_count == 2
 
 
 def test_a_rollback_of_an_unknown_change_is_not_found(env: Env) -> None:
@@ -760,13 +768,6 @@ def test_a_student_with_a_corrupt_row_is_left_for_repair(sqlite_env: Env) -> Non
         )
         == ()
     )
-
-
-V3 = attrs.evolve(
-    V2,
-    version=3,
-    steps=(V2.steps[0], V2.steps[1], step("cake-v3", "cake", Stage.PLAY)),
-)
 
 
 def test_a_student_a_rollback_refuses_is_failed_and_the_others_go_on(
@@ -1046,23 +1047,15 @@ def test_undoing_the_rollback_of_an_earlier_change_agrees_with_the_log(
     under cake-v3; rolling back m1 and then undoing that rollback leave
     records the audit agrees with, each time, with the play where Q152
     puts it."""
-    v3 = attrs.evolve(
-        V2,
-        version=3,
-        steps=(V2.steps[0], V2.steps[1], step("cake-v3", "cake", Stage.PLAY)),
-    )
-    env.service().migrate(ORG, V2, migration_id="m1")
-    env.clock.set(day(6))
-    env.service().migrate(ORG, v3, migration_id="m2")
-    env.tracking.apply(ORG, play("t9", "ada", "cake-v3", 95, day(6)))
+    renamed_twice_and_passed(env)
     env.clock.set(day(7))
     env.service().rollback(ORG, "a1", change_id="m1", rollback_id="undo-m1")
     assert env.state("ada").steps["play"].attempt_count == 2
     assert audit_findings(env) == ()
     env.clock.set(day(8))
     env.service().rollback(ORG, "a1", change_id="undo-m1", rollback_id="redo")
-    ada = env.state("ada", v3)
-    assert env.catalog.assignment(ORG, "a1").steps == v3.steps
+    ada = env.state("ada", V3)
+    assert env.catalog.assignment(ORG, "a1").steps == V3.steps
     assert (ada.steps["cake-v3"].attempt_count, ada.steps["play"].attempt_count) == (
         2,
         1,
