@@ -30,6 +30,8 @@ from mlc_progress import (
     StepState,
     StorageError,
     check_assignment,
+    from_json,
+    to_json,
     unstructure,
 )
 from mlc_progress._audit import audit_organization
@@ -42,7 +44,7 @@ from mlc_progress._reconciliation_commands import (
     ChangeAssignment,
     ReconcileStudent,
 )
-from mlc_progress._reconciliation_service import ReconciliationService
+from mlc_progress._reconciliation_service import ChangeReport, ReconciliationService
 from mlc_progress._service import ProgressService
 from mlc_progress._structure import SequenceStructure
 from mlc_progress.adapters import (
@@ -1152,3 +1154,171 @@ def test_the_audit_agrees_after_any_changes_rollbacks_and_undos(
             env.tracking.apply(ORG, play(f"p{n}", student, step_id, score, day(5 + n)))
         audit = audit_organization(store, catalog, ORG, as_of=day(5 + n), repair=False)
         assert [f for f in audit.findings if f.student_id not in refused] == []
+
+
+# Review 3 -------------------------------------------------------------------
+
+
+def test_a_change_report_with_a_failed_student_is_written_as_json_and_read_back(
+    env: Env,
+) -> None:
+    """Q60: ``to_json`` writes each failed student's error as its type,
+    field, value, rule and message, and ``from_json`` reads it back typed."""
+    misfile(env, "ada", "learn", "pie")
+    report = env.service().migrate(ORG, V2, migration_id="m1")
+    assert report.failed == ("ada",)
+    data = json.loads(to_json(report))
+    assert data["failed"] == ["ada"]
+    assert data["errors"]["ada"]["type"] == "CorruptRecordError"
+    assert data["errors"]["ada"]["message"] == str(report.errors["ada"])
+    back = from_json(to_json(report), ChangeReport)
+    assert back == report
+    assert isinstance(back.errors["ada"], CorruptRecordError)
+    assert back.errors["ada"].field == report.errors["ada"].field
+
+
+def test_a_change_reports_errors_are_read_only_and_name_the_failed_students() -> None:
+    """Q60: ``errors`` cannot be changed after construction, and holds an
+    error for exactly the ``failed`` students, or the report is refused."""
+    error = InvalidInputError("steps", "x", "a rule")
+    fields: dict[str, Any] = {
+        "change_id": "m1",
+        "action": ChangeAction.MIGRATE,
+        "assignment_id": "a1",
+        "from_version": 1,
+        "to_version": 2,
+        "applied": True,
+    }
+    given_errors = {"ada": error}
+    report = ChangeReport(**fields, failed=("ada",), errors=given_errors)
+    given_errors["bo"] = error
+    assert list(report.errors) == ["ada"]
+    with pytest.raises(TypeError):
+        report.errors["bo"] = error  # type: ignore[index]
+    with pytest.raises(InvalidInputError) as missing:
+        ChangeReport(**fields, failed=("ada", "bo"), errors={"ada": error})
+    assert missing.value.field == "errors"
+    with pytest.raises(InvalidInputError) as extra:
+        ChangeReport(**fields, errors={"ada": error})
+    assert extra.value.field == "errors"
+    with pytest.raises(InvalidInputError):
+        ChangeReport(**fields, failed=("ada",), errors={"ada": "no error"})  # type: ignore[dict-item]
+
+
+class _Counting:
+    """A unit of work that counts command-log reads by id."""
+
+    def __init__(self, inner: Any, seen: list[str]) -> None:
+        self._inner, self._seen = inner, seen
+
+    def __enter__(self) -> _Counting:
+        self._inner.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._inner.__exit__(*exc)
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._inner, name)
+        if name != "commands":
+            return found
+        seen = self._seen
+
+        class Commands:
+            def __getattr__(self, attr: str) -> Any:
+                return getattr(found, attr)
+
+            def get(self, organization_id: str, command_id: str) -> Any:
+                seen.append(command_id)
+                return found.get(organization_id, command_id)
+
+        return Commands()
+
+
+def test_a_rollback_reads_the_rolled_back_change_once_not_per_student(
+    env: Env,
+) -> None:
+    """Q67 (no timing): with 40 students who began after m1, rolling m1
+    back reads m1's log entry, which lists every student, a fixed number of
+    times, not once per student."""
+    env.service().migrate(ORG, V2, migration_id="m1")
+    env.tracking.apply_many(
+        ORG, [play(f"c{n}", f"late-{n}", "cake-v2", 90, day(5)) for n in range(40)]
+    )
+    seen: list[str] = []
+    service = env.service(lambda: _Counting(env.store.unit_of_work(), seen))
+    env.clock.set(day(6))
+    report = service.rollback(ORG, "a1", change_id="m1", rollback_id="r1")
+    assert len(report.changed) == 42
+    assert seen.count("m1") <= 2
+
+
+def test_a_later_change_refuses_a_student_who_failed_a_rollback(env: Env) -> None:
+    """Q60: Ada failed r1 (the rollback of m1), so her records are still on
+    the structure m1 published; m2 refuses her with an error naming the
+    structure she is on, stores nothing of hers, and changes the others."""
+    env.service().migrate(ORG, V2, migration_id="m1")
+    restore = misfile(env, "ada", "learn", "pie")
+    env.clock.set(day(6))
+    env.service().rollback(ORG, "a1", change_id="m1", rollback_id="r1")
+    restore()
+    before = env.everything()
+    env.clock.set(day(7))
+    current = env.catalog.assignment(ORG, "a1")
+    m2 = attrs.evolve(current, version=current.version + 1)
+    report = env.service().migrate(ORG, m2, migration_id="m2")
+    assert report.failed == ("ada",)
+    assert report.changed == ("bo",)
+    assert report.errors["ada"].field == "structure"
+    assert report.errors["ada"].value == V2.version
+    assert "'m1'" in report.errors["ada"].rule
+    assert env.everything()["ada"] == before["ada"]
+
+
+def test_a_student_who_failed_a_rollback_gets_it_after_a_later_change(
+    env: Env,
+) -> None:
+    """D3, Q60, Q67: Ada passes cake-v2 after m1; a corrupt row fails her
+    in r1 and is put right; m2 follows and refuses her. Calling r1 and m2
+    again brings her level: her passed cake step counts in the current
+    structure, and the audit finds nothing."""
+    env.service().migrate(ORG, V2, migration_id="m1")
+    env.tracking.apply(ORG, play("t9", "ada", "cake-v2", 95, day(5)))
+    restore = misfile(env, "ada", "learn", "pie")
+    env.clock.set(day(6))
+    assert env.service().rollback(
+        ORG, "a1", change_id="m1", rollback_id="r1"
+    ).failed == ("ada",)
+    restore()
+    env.clock.set(day(7))
+    current = env.catalog.assignment(ORG, "a1")
+    m2 = attrs.evolve(current, version=current.version + 1)
+    assert env.service().migrate(ORG, m2, migration_id="m2").failed == ("ada",)
+    again = env.service().rollback(ORG, "a1", change_id="m1", rollback_id="r1")
+    assert (again.failed, again.changed) == ((), ("ada",))
+    finished = env.service().migrate(ORG, m2, migration_id="m2")
+    assert (finished.failed, finished.changed) == ((), ("ada",))
+    ada = env.state("ada", env.catalog.assignment(ORG, "a1"))
+    assert ada.steps["play"].is_complete
+    assert audit_findings(env) == ()
+
+
+def test_retrying_a_change_after_its_rollback_leaves_its_failed_student_unchanged(
+    env: Env,
+) -> None:
+    """Q60, Q67: Ada fails m1 (a corrupt row, put right), m1 is rolled back,
+    then m1 is called again: Ada is already on the catalog's structure, so
+    she is not moved to the structure the rollback retired (``unchanged``),
+    and the audit finds nothing."""
+    restore = misfile(env, "ada", "learn", "pie")
+    assert env.service().migrate(ORG, V2, migration_id="m1").failed == ("ada",)
+    restore()
+    env.clock.set(day(6))
+    env.service().rollback(ORG, "a1", change_id="m1", rollback_id="r1")
+    before = env.everything()
+    env.clock.set(day(7))
+    report = env.service().migrate(ORG, V2, migration_id="m1")
+    assert (report.failed, report.changed, report.applied) == ((), (), False)
+    assert env.catalog.assignment(ORG, "a1").steps == V1.steps
+    assert env.everything()["ada"] == before["ada"]
+    assert audit_findings(env) == ()

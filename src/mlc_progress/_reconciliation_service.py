@@ -19,6 +19,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import attrs
@@ -59,13 +60,27 @@ from ._reconciliation import (
 from ._reconciliation_commands import ChangeAction, ChangeAssignment, ReconcileStudent
 from ._records import ProgressSnapshot
 from ._retry import check_shell, read_clock, retrying
-from ._serialization import unstructure
+from ._serialization import structure, unstructure
 from ._structure import AssignmentStructure, Attempt
 from ._tracking import ProgressState
 
 __all__ = ["ChangeReport", "GroupRepair", "ReconciliationService", "repair_group"]
 
 T = TypeVar("T")
+
+
+def _same_structure(a: AssignmentStructure, b: AssignmentStructure) -> bool:
+    """``a`` and ``b`` are one structure, but for the version (Q152)."""
+    return attrs.evolve(a, version=b.version) == b
+
+
+def _read_only(
+    errors: Mapping[str, InvalidInputError],
+) -> Mapping[str, InvalidInputError]:
+    """A read-only copy of ``errors`` (a frozen record holds no dict)."""
+    if not isinstance(errors, Mapping):
+        raise InvalidInputError("errors", errors, "a mapping of student id to error")
+    return MappingProxyType(dict(errors))
 
 
 @attrs.frozen(kw_only=True)
@@ -79,14 +94,21 @@ class ChangeReport:
     who began after the change it rolls back); ``changed`` those whose
     records this call changed; ``done_before`` those an earlier call had
     done; ``failed`` those whose records refused the change, with nothing
-    of theirs stored, retried by the next call; ``errors`` says why, per
+    of theirs stored, retried by the next call (once the change has been
+    undone since, it leaves them ``unchanged``); ``errors`` says why, per
     failed student: a :class:`CorruptRecordError` (repair the row, D18);
+    an :class:`InvalidInputError` naming ``structure`` when their records
+    are on another structure than the one the change starts from (they
+    failed a change since: that one is called again for them first, Q60);
     for a rollback, an :class:`InvalidInputError` naming ``later`` when the
     student failed a change made after the one rolled back (call that
     change again for them, then the rollback), or naming ``steps`` when a
     student who began since has a step id the restored structure gives to
-    other content (Q61, Q67). A deprecation also gives its ``offers`` and,
-    on its first call, the ``impact`` the teacher is notified of.
+    other content (Q61, Q67). ``errors`` is read-only, holds exactly the
+    ``failed`` students, and is left out of equality (errors compare by
+    identity); ``to_json`` writes each as its type, field, value (text),
+    rule and message. A deprecation also gives its ``offers`` and, on its
+    first call, the ``impact`` the teacher is notified of.
     """
 
     change_id: str
@@ -101,10 +123,23 @@ class ChangeReport:
     done_before: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
     errors: Mapping[str, InvalidInputError] = attrs.field(
-        factory=dict, eq=False, hash=False
+        factory=dict, converter=_read_only, eq=False, hash=False
     )
     offers: tuple[ReplacementOffer, ...] = ()
     impact: DeprecationImpact | None = None
+
+    @errors.validator
+    def _check_errors(self, _: object, value: Mapping[str, InvalidInputError]) -> None:
+        if not all(isinstance(e, InvalidInputError) for e in value.values()):
+            raise InvalidInputError(
+                "errors", dict(value), "an InvalidInputError per failed student"
+            )
+        if tuple(value) != self.failed:
+            raise InvalidInputError(
+                "errors",
+                tuple(value),
+                f"Q60: one error per failed student, in order: {self.failed!r}",
+            )
 
 
 @attrs.frozen(kw_only=True)
@@ -793,7 +828,8 @@ class ReconciliationService:
             restored = attrs.evolve(target.from_structure, version=current.version + 1)
             # Students who began after the change are reconciled to the
             # restored structure (Q67).
-            since = tuple(s for s in students if s not in target.student_ids)
+            covered = frozenset(target.student_ids)
+            since = tuple(s for s in students if s not in covered)
             return ChangeAssignment(
                 command_id=rollback_id,
                 action=ChangeAction.ROLLBACK,
@@ -1094,6 +1130,8 @@ class ReconciliationService:
         # Published after the change is logged, so a crash in between is
         # finished by the next call; the same version again is harmless.
         self._catalog.add_assignment(organization_id, change.to_structure)
+        covered = self._covered(organization_id, change)
+        latest = self._catalog.assignment(organization_id, assignment_id)
         changed, done = [], []
         errors: dict[str, InvalidInputError] = {}
         for student_id in change.student_ids:
@@ -1104,7 +1142,7 @@ class ReconciliationService:
                 student_id: str = student_id,
             ) -> str:
                 return self._change_student(
-                    uow, organization_id, change, student_id, now
+                    uow, organization_id, change, student_id, now, covered, latest
                 )
 
             try:
@@ -1141,11 +1179,46 @@ class ReconciliationService:
         change: ChangeAssignment,
         student_id: str,
         now: datetime,
+        covered: frozenset[str],
+        latest: AssignmentStructure,
     ) -> str:
         """One student's part of ``change``: ``changed``, ``done`` (consumed
-        before) or ``unchanged`` (nothing to do)."""
+        before) or ``unchanged`` (nothing to do). ``covered``: for a
+        rollback, the students the rolled back change covered; ``latest``:
+        the catalog's structure now.
+
+        The structure a student is on is the one their latest pre-change
+        snapshot of the assignment says the change left (``after``), or,
+        with none, the one the change starts from (Q60). When this change
+        is no longer the catalog's latest and the student is on the
+        catalog's structure (the change was undone since: rolled back), it
+        does nothing for them. A student on another structure than the one
+        it starts from is behind (they failed a change since) and is
+        refused, except by a rollback of a change they have a snapshot of,
+        which checks its own chain (Q152).
+        """
         if uow.commands.contains(organization_id, change.consumed_id(student_id)):
             return "done"
+        on, by = self._structure_on(
+            uow, organization_id, student_id, change.assignment_id
+        )
+        if latest.version != change.to_structure.version and _same_structure(
+            on or change.from_structure, latest
+        ):
+            return "unchanged"  # level with the catalog: undone since (Q60, Q67)
+        if on is not None and not _same_structure(on, change.from_structure):
+            behind = InvalidInputError(
+                "structure",
+                on.version,
+                f"Q60: the student's records are on version {on.version} of"
+                f" {change.assignment_id!r} (as change {by!r} left them), not"
+                f" on version {change.from_structure.version}, which change"
+                f" {change.command_id!r} starts from: they failed a change"
+                " made since, and no later change applies to them until it"
+                " has been called again for them",
+            )
+            if change.action is not ChangeAction.ROLLBACK or student_id not in covered:
+                raise behind
         loaded = self._load(uow, organization_id, student_id, change.from_structure)
         common: dict[str, Any] = {
             "as_of": change.issued_at,
@@ -1184,9 +1257,7 @@ class ReconciliationService:
                         " they failed again (after a repair), then this"
                         " rollback (Q67)",
                     ) from error
-            elif self._started_after(
-                uow, organization_id, change.rolled_back_id, student_id
-            ):
+            elif student_id not in covered:
                 # Records begun after the change: reconciled to the restored
                 # structure like any new version, with their own pre-change
                 # snapshot, so this can be rolled back too (Q67).
@@ -1310,20 +1381,60 @@ class ReconciliationService:
             sequence_version=sequence.version if sequence else 0,
         )
 
+    def _covered(
+        self, organization_id: str, change: ChangeAssignment
+    ) -> frozenset[str]:
+        """For a rollback, the students the change it rolls back covered,
+        read once per call (the log never changes); a student with records
+        who is not among them began after it (Q67). Empty otherwise."""
+        if change.rolled_back_id is None:
+            return frozenset()
+        rolled_back_id = change.rolled_back_id
+
+        def read(uow: ReconciliationUnitOfWork, now: datetime) -> frozenset[str]:
+            found = uow.commands.get(organization_id, rolled_back_id)
+            target = found.command if found is not None else None
+            if not isinstance(target, ChangeAssignment):
+                return frozenset(change.student_ids)
+            return frozenset(target.student_ids)
+
+        return self._transact(read, commit=False)
+
     @staticmethod
-    def _started_after(
+    def _structure_on(
         uow: ReconciliationUnitOfWork,
         organization_id: str,
-        change_id: str,
         student_id: str,
-    ) -> bool:
-        """Whether the student had no records when ``change_id`` began (it
-        did not cover them): their records began after it (Q67)."""
-        found = uow.commands.get(organization_id, change_id)
-        change = found.command if found is not None else None
-        return isinstance(change, ChangeAssignment) and (
-            student_id not in change.student_ids
-        )
+        assignment_id: str,
+    ) -> tuple[AssignmentStructure | None, str | None]:
+        """The structure the student's latest pre-change snapshot of the
+        assignment says the change left (Q152 ``after.structure``), and that
+        change's id; ``None`` when no snapshot says (Q60)."""
+        for snapshot in reversed(
+            uow.snapshots.for_student(
+                organization_id, student_id, scope_type=ScopeType.ASSIGNMENT
+            )
+        ):
+            data = snapshot.state_snapshot
+            if snapshot.scope_id != assignment_id or (
+                data.get("kind") not in SNAPSHOT_KINDS
+            ):
+                continue
+            after = data.get("after")
+            raw = after.get("structure") if isinstance(after, Mapping) else None
+            if raw is None:
+                return None, None  # stored before ``after`` kept it
+            try:
+                on = structure(raw, AssignmentStructure)
+            except InvalidInputError as error:
+                raise InvalidInputError(
+                    "state_snapshot.after.structure",
+                    raw,
+                    f"Q152: the structure the change published ({error.rule})",
+                ) from error
+            change_id = data.get("change_id")
+            return on, change_id if isinstance(change_id, str) else None
+        return None, None
 
     @staticmethod
     def _snapshot_before(

@@ -21,7 +21,8 @@ import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
 from . import _enums
-from ._errors import InvalidInputError, ProgressError
+from ._corruption import CorruptRecordError
+from ._errors import InvalidInputError, ProgressError, _shown
 from ._validate import RULE_TIME
 
 __all__ = ["converter", "from_json", "structure", "to_json", "unstructure"]
@@ -462,3 +463,62 @@ def _structure_date(value: Any, _: type) -> date:
 converter.register_unstructure_hook(date, date.isoformat)
 converter.register_structure_hook(date, _structure_date)
 _GENERIC_FIELDS = _GENERIC_FIELDS | {"date"}
+
+
+def _unstructure_error(error: InvalidInputError) -> dict[str, Any]:
+    """A typed refusal as JSON-ready data a host can log: its type, field,
+    value (its JSON-ready data, or its text when it has none), rule and
+    message, and for a corrupt row the table and key (D18).
+
+    >>> unstructure(InvalidInputError("best_score", 120.0, "D1: in [0, 100]"))
+    {'type': 'InvalidInputError', 'field': 'best_score', 'value': 120.0, \
+'rule': 'D1: in [0, 100]', 'message': 'best_score=120.0 is invalid: D1: in [0, 100]'}
+    """
+    try:
+        value = converter.unstructure(error.value)
+        json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        value = _shown(error.value)
+    data: dict[str, Any] = {
+        "type": type(error).__name__,
+        "field": error.field,
+        "value": value,
+        "rule": error.rule,
+        "message": str(error),
+    }
+    if isinstance(error, CorruptRecordError):
+        data["table"] = error.table
+        data["key"] = list(error.key)
+    return data
+
+
+_ERROR_KEYS = {"type", "field", "value", "rule", "message", "table", "key"}
+
+
+def _structure_error(data: Any, _: type) -> InvalidInputError:
+    """Read back what :func:`_unstructure_error` wrote: a
+    :class:`CorruptRecordError` when it names its table and key, else an
+    :class:`InvalidInputError`; its value is the data written."""
+    if not isinstance(data, dict) or not _ERROR_KEYS >= set(data) >= {
+        "type",
+        "field",
+        "value",
+        "rule",
+    }:
+        raise InvalidInputError(
+            "error", data, "an object with type, field, value and rule"
+        )
+    field, value, rule = data["field"], data["value"], data["rule"]
+    if not all(isinstance(x, str) for x in (data["type"], field, rule)):
+        raise InvalidInputError("error", data, "type, field and rule as text")
+    error = InvalidInputError(field, value, rule)
+    table, key = data.get("table"), data.get("key")
+    if data["type"] == "CorruptRecordError" and isinstance(table, str):
+        if not (isinstance(key, list) and all(isinstance(k, str) for k in key)):
+            raise InvalidInputError("error.key", key, "a corrupt row's key, as text")
+        return CorruptRecordError(table, tuple(key), error)
+    return error
+
+
+converter.register_unstructure_hook(InvalidInputError, _unstructure_error)
+converter.register_structure_hook(InvalidInputError, _structure_error)
