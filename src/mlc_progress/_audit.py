@@ -173,6 +173,10 @@ def audit_organization(
     as_of = utc_argument("as_of", as_of)
     structures: dict[str, AssignmentStructure | None] = {}
 
+    # The logged changes read, shared by every student's check (a change
+    # lists every student: read once per run, not once per student).
+    changes: dict[str, object] = {}
+
     def structure_of(assignment_id: str) -> AssignmentStructure | None:
         if assignment_id not in structures:
             try:
@@ -195,6 +199,7 @@ def audit_organization(
             as_of=as_of,
             store=False,
             policy=policy,
+            changes=changes,
         )
 
     with store.unit_of_work() as uow:
@@ -228,6 +233,7 @@ def audit_organization(
                         structure_of(assignment_id),
                         as_of=as_of,
                         policy=policy,
+                        changes=changes,
                     )
                     if result.status == "clean":  # repaired meanwhile
                         continue
@@ -270,6 +276,7 @@ def _repair(
     *,
     as_of: datetime,
     policy: Policy,
+    changes: dict[str, object],
 ) -> GroupRepair:
     """Repair one student assignment in a transaction of its own, reading
     its records again inside it; conflicts and busy storage are retried."""
@@ -284,6 +291,7 @@ def _repair(
                 structure,
                 as_of=as_of,
                 policy=policy,
+                changes=changes,
             )
             uow.commit()
         return result

@@ -297,12 +297,33 @@ def _held(
     return left == (_count(held), held.get("target_score"))
 
 
+def _logged_change(
+    uow: ReconciliationUnitOfWork,
+    organization_id: str,
+    change_id: str,
+    changes: dict[str, object] | None,
+) -> object:
+    """The command logged under ``change_id`` (``None`` if none). ``changes``
+    keeps what one run read, by id: the log keeps the first entry of an id
+    for good (D3), so an organization's audit reads each change once, not
+    once per student (a change lists every student)."""
+    if changes is not None and change_id in changes:
+        return changes[change_id]
+    found = uow.commands.get(organization_id, change_id)
+    if found is None:
+        return None
+    if changes is not None:
+        changes[change_id] = found.command
+    return found.command
+
+
 def _attributed(
     uow: ReconciliationUnitOfWork,
     organization_id: str,
     student_id: str,
     assignment_id: str,
     attempts: Sequence[Attempt],
+    changes: dict[str, object] | None = None,
 ) -> list[Attempt] | None:
     """The attempt log as the student's step records count it (D18, Q109).
 
@@ -344,8 +365,7 @@ def _attributed(
         rows = _rows(data)
         counts = {step_id: _count(row) for step_id, row in rows.items()}
         then.setdefault(change_id, (replay.saved(), counts))
-        found = uow.commands.get(organization_id, change_id)
-        change = found.command if found is not None else None
+        change = _logged_change(uow, organization_id, change_id, changes)
         if not isinstance(change, ChangeAssignment):
             continue  # changed by the pure functions, outside this service
         left = _left(data)
@@ -468,9 +488,11 @@ def repair_group(
     actor_id: str | None = None,
     reason: str | None = None,
     policy: Policy = DEFAULT_POLICY,
+    changes: dict[str, object] | None = None,
 ) -> GroupRepair:
     """Check one student's stored records of an assignment, read raw, and
-    repair them in ``uow`` (D18). The caller commits.
+    repair them in ``uow`` (D18). The caller commits. ``changes``, shared by
+    the calls of one run, keeps the logged changes read (``_logged_change``).
 
     ``structure`` is the assignment's current structure, ``None`` when the
     catalog lacks it (then the records are escalated: nothing can be
@@ -528,7 +550,7 @@ def repair_group(
             # Only then read the changes: records carried to a new step id
             # count attempts the log keeps under the old one.
             attributed = _attributed(
-                uow, organization_id, student_id, assignment_id, logged
+                uow, organization_id, student_id, assignment_id, logged, changes
             )
             if attributed is not None:
                 outcome = run(attributed)
