@@ -44,7 +44,11 @@ from mlc_progress._reconciliation_commands import (
     ChangeAssignment,
     ReconcileStudent,
 )
-from mlc_progress._reconciliation_service import ChangeReport, ReconciliationService
+from mlc_progress._reconciliation_service import (
+    STRUCTURE_ON,
+    ChangeReport,
+    ReconciliationService,
+)
 from mlc_progress._service import ProgressService
 from mlc_progress._structure import SequenceStructure
 from mlc_progress.adapters import (
@@ -877,7 +881,8 @@ def test_a_late_student_whose_step_id_names_other_content_is_refused(
 ) -> None:
     """Q61, Q67: when the restored structure gives a step id of Cy's other
     content, rules 1-6 cannot reconcile Cy: Cy is failed with the error
-    naming ``steps``, keeps every record, and the others are rolled back."""
+    naming ``steps``, keeps every record (gaining only the record of the
+    structure Cy is on, Q60), and the others are rolled back."""
     extra = StepDefinition(
         step_id="extra", element_id="pie", stage=Stage.PLAY, target_score=80
     )
@@ -895,7 +900,10 @@ def test_a_late_student_whose_step_id_names_other_content_is_refused(
     report = env.service().rollback(ORG, "a1", change_id="r1", rollback_id="r2")
     assert (report.changed, report.failed) == (("ada", "bo"), ("cy",))
     assert report.errors["cy"].field == "steps"
-    assert env.everything()["cy"] == cy
+    steps, assignment, sequence, snapshots, audit = env.everything()["cy"]
+    assert (steps, assignment, sequence, audit) == (cy[0], cy[1], cy[2], cy[4])
+    assert snapshots[:-1] == cy[3]
+    assert snapshots[-1].state_snapshot["kind"] == STRUCTURE_ON
 
 
 def test_rolling_back_again_takes_a_removed_step_back_from_its_removal(
@@ -1353,4 +1361,61 @@ def test_retrying_a_change_after_its_rollback_leaves_its_failed_student_unchange
     assert (report.failed, report.changed, report.applied) == ((), (), False)
     assert env.catalog.assignment(ORG, "a1").steps == V1.steps
     assert env.everything()["ada"] == before["ada"]
+    assert audit_findings(env) == ()
+
+
+def test_a_late_student_a_rollback_refused_is_refused_by_later_changes(
+    env: Env,
+) -> None:
+    """Q60, Q61, Q67: Cy played ``extra`` while it was the donut game; the
+    rollback r2 restores ``extra`` as the pie game and refuses Cy. The next
+    migration refuses Cy too (naming ``structure`` and r2) and stores
+    nothing of Cy's, so Cy's donut pass is not carried forward as pie."""
+    extra = StepDefinition(
+        step_id="extra", element_id="pie", stage=Stage.PLAY, target_score=80
+    )
+    env.service().migrate(
+        ORG, attrs.evolve(V1, version=2, steps=(*V1.steps, extra)), migration_id="m1"
+    )
+    env.service().rollback(ORG, "a1", change_id="m1", rollback_id="r1")
+    donut = attrs.evolve(extra, element_id="donut")
+    env.service().migrate(
+        ORG, attrs.evolve(V1, version=4, steps=(*V1.steps, donut)), migration_id="m2"
+    )
+    env.tracking.apply(ORG, play("c1", "cy", "extra", 90, day(5)))
+    env.clock.set(day(6))
+    refused = env.service().rollback(ORG, "a1", change_id="r1", rollback_id="r2")
+    assert refused.failed == ("cy",)
+    env.clock.set(day(7))
+    current = env.catalog.assignment(ORG, "a1")
+    m3 = attrs.evolve(current, version=current.version + 1)
+    before = env.everything()["cy"]
+    report = env.service().migrate(ORG, m3, migration_id="m3")
+    assert (report.changed, report.failed) == (("ada", "bo"), ("cy",))
+    assert report.errors["cy"].field == "structure"
+    assert "'r2'" in report.errors["cy"].rule
+    assert env.everything()["cy"] == before
+
+
+def test_a_later_change_refuses_a_student_who_failed_the_first_change(
+    env: Env,
+) -> None:
+    """D3, Q60: a corrupt row fails Ada in m1, her first change (she has no
+    snapshot), and is put right; m2 refuses her, naming ``structure`` and
+    m1, until m1 is called again for her; then m2 finishes for her, and the
+    audit finds nothing."""
+    restore = misfile(env, "ada", "learn", "pie")
+    assert env.service().migrate(ORG, V2, migration_id="m1").failed == ("ada",)
+    restore()
+    env.clock.set(day(7))
+    m2 = attrs.evolve(V2, version=3, steps=V2.steps[:2])
+    report = env.service().migrate(ORG, m2, migration_id="m2")
+    assert (report.changed, report.failed) == (("bo",), ("ada",))
+    assert report.errors["ada"].field == "structure"
+    assert report.errors["ada"].value == V1.version
+    assert "'m1'" in report.errors["ada"].rule
+    again = env.service().migrate(ORG, V2, migration_id="m1")
+    assert (again.failed, again.changed) == ((), ("ada",))
+    finished = env.service().migrate(ORG, m2, migration_id="m2")
+    assert (finished.failed, finished.changed) == ((), ("ada",))
     assert audit_findings(env) == ()

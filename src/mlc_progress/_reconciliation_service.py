@@ -27,7 +27,7 @@ import attrs
 from . import _validate as v
 from ._commands import AuditEntry
 from ._corruption import CorruptRecordError
-from ._enums import ScopeType, Stage
+from ._enums import ScopeType, SnapshotTrigger, Stage
 from ._errors import InvalidInputError, NotFoundError
 from ._events import Event, ProgressRepairFailed, ReconciliationType
 from ._inconsistency import (
@@ -68,6 +68,13 @@ __all__ = ["ChangeReport", "GroupRepair", "ReconciliationService", "repair_group
 
 T = TypeVar("T")
 
+#: ``state_snapshot["kind"]`` of the service's record of the structure a
+#: student is on where no change's own snapshot says it: a change refused
+#: them (``refused`` holds the error), or, called again, left them unchanged
+#: (``refused`` is ``None``) (Q60, Q67). Not a pre-change snapshot: the
+#: audit and rollbacks ignore it.
+STRUCTURE_ON = "structure_on"
+
 
 def _same_structure(a: AssignmentStructure, b: AssignmentStructure) -> bool:
     """``a`` and ``b`` are one structure, but for the version (Q152)."""
@@ -89,26 +96,27 @@ class ChangeReport:
 
     ``applied`` is whether this call changed anything; ``resumed`` whether an
     earlier call had logged the change (this one finished it, or found it
-    done). ``students`` are the students the change covers (those with
-    records when it began; for a rollback, also those with records then
-    who began after the change it rolls back); ``changed`` those whose
-    records this call changed; ``done_before`` those an earlier call had
-    done; ``failed`` those whose records refused the change, with nothing
-    of theirs stored, retried by the next call (once the change has been
-    undone since, it leaves them ``unchanged``); ``errors`` says why, per
-    failed student: a :class:`CorruptRecordError` (repair the row, D18);
-    an :class:`InvalidInputError` naming ``structure`` when their records
-    are on another structure than the one the change starts from (they
-    failed a change since: that one is called again for them first, Q60);
-    for a rollback, an :class:`InvalidInputError` naming ``later`` when the
-    student failed a change made after the one rolled back (call that
-    change again for them, then the rollback), or naming ``steps`` when a
-    student who began since has a step id the restored structure gives to
-    other content (Q61, Q67). ``errors`` is read-only, holds exactly the
-    ``failed`` students, and is left out of equality (errors compare by
-    identity); ``to_json`` writes each as its type, field, value (text),
-    rule and message. A deprecation also gives its ``offers`` and, on its
-    first call, the ``impact`` the teacher is notified of.
+    done). ``students`` are the students the change covers (those with records
+    when it began; for a rollback, also those with records then who began
+    after the change it rolls back); ``changed`` those whose records this call
+    changed; ``done_before`` those an earlier call had done; ``failed`` those
+    whose records refused the change, with nothing of theirs stored but a
+    :data:`STRUCTURE_ON` snapshot of the structure they are on where none said
+    it (Q60), retried by the next call (once the change has been undone since,
+    it leaves them ``unchanged``); ``errors`` says why, per failed student: a
+    :class:`CorruptRecordError` (repair the row, D18); an
+    :class:`InvalidInputError` naming ``structure`` when their records are on
+    another structure than the one the change starts from (they failed a
+    change since: that one is called again for them first, Q60); for a
+    rollback, an :class:`InvalidInputError` naming ``later`` when the student
+    failed a change made after the one rolled back (call that change again for
+    them, then the rollback), or naming ``steps`` when a student who began
+    since has a step id the restored structure gives to other content (Q61,
+    Q67). ``errors`` is read-only, holds exactly the ``failed`` students, and
+    is left out of equality (errors compare by identity); ``to_json`` writes
+    each as its type, field, value (text), rule and message. A deprecation
+    also gives its ``offers`` and, on its first call, the ``impact`` the
+    teacher is notified of.
     """
 
     change_id: str
@@ -1172,8 +1180,22 @@ class ReconciliationService:
             except InvalidInputError as error:
                 # A corrupt row, or a rollback this student's snapshots
                 # refuse: nothing of theirs was stored; the others go on and
-                # the next call retries them (D18, Q67).
+                # the next call retries them (D18, Q67). Where no snapshot
+                # says which structure they are on, a record of it is
+                # appended, so later changes refuse them too (Q60).
                 errors[student_id] = error
+
+                def record(
+                    uow: ReconciliationUnitOfWork,
+                    now: datetime,
+                    student_id: str = student_id,
+                    error: InvalidInputError = error,
+                ) -> None:
+                    self._record_structure_on(
+                        uow, organization_id, change, student_id, now, error
+                    )
+
+                self._transact(record)
                 continue
             if status == "changed":
                 changed.append(student_id)
@@ -1221,9 +1243,19 @@ class ReconciliationService:
         """
         if uow.commands.contains(organization_id, change.consumed_id(student_id)):
             return "done"
-        on, by = self._structure_on(
+        on, by, refused = self._structure_on(
             uow, organization_id, student_id, change.assignment_id
         )
+
+        def unchanged() -> str:
+            # Called again, the change that refused them leaves them as
+            # they were: their refusal is lifted (Q60).
+            if refused and by == change.command_id:
+                self._record_structure_on(
+                    uow, organization_id, change, student_id, now, None
+                )
+            return "unchanged"
+
         if latest.version != change.to_structure.version and _same_structure(
             on or change.from_structure, latest
         ):
@@ -1290,7 +1322,7 @@ class ReconciliationService:
                     **common,
                 )
             else:
-                return "unchanged"  # the change left them as they were
+                return unchanged()  # the change left them as they were
         elif change.action is ChangeAction.MIGRATE:
             outcome = migrate_progress(
                 loaded.state,
@@ -1306,7 +1338,7 @@ class ReconciliationService:
                 **common,
             )
         if not outcome.applied:
-            return "unchanged"
+            return unchanged()
         self._store(uow, organization_id, change, loaded, outcome, now)
         return "changed"
 
@@ -1428,24 +1460,26 @@ class ReconciliationService:
         organization_id: str,
         student_id: str,
         assignment_id: str,
-    ) -> tuple[AssignmentStructure | None, str | None]:
+    ) -> tuple[AssignmentStructure | None, str | None, bool]:
         """The structure the student's latest pre-change snapshot of the
-        assignment says the change left (Q152 ``after.structure``), and that
-        change's id; ``None`` when no snapshot says (Q60)."""
+        assignment says the change left (Q152 ``after.structure``), or the
+        service's later record of it (:data:`STRUCTURE_ON`), that change's
+        id, and whether it refused them; ``None`` when nothing says (Q60)."""
         for snapshot in reversed(
             uow.snapshots.for_student(
                 organization_id, student_id, scope_type=ScopeType.ASSIGNMENT
             )
         ):
             data = snapshot.state_snapshot
+            kind = data.get("kind")
             if snapshot.scope_id != assignment_id or (
-                data.get("kind") not in SNAPSHOT_KINDS
+                kind not in SNAPSHOT_KINDS and kind != STRUCTURE_ON
             ):
                 continue
             after = data.get("after")
             raw = after.get("structure") if isinstance(after, Mapping) else None
             if raw is None:
-                return None, None  # stored before ``after`` kept it
+                return None, None, False  # stored before ``after`` kept it
             try:
                 on = structure(raw, AssignmentStructure)
             except InvalidInputError as error:
@@ -1455,8 +1489,84 @@ class ReconciliationService:
                     f"Q152: the structure the change published ({error.rule})",
                 ) from error
             change_id = data.get("change_id")
-            return on, change_id if isinstance(change_id, str) else None
-        return None, None
+            return (
+                on,
+                change_id if isinstance(change_id, str) else None,
+                kind == STRUCTURE_ON and data.get("refused") is not None,
+            )
+        return None, None, False
+
+    def _record_structure_on(
+        self,
+        uow: ReconciliationUnitOfWork,
+        organization_id: str,
+        change: ChangeAssignment,
+        student_id: str,
+        now: datetime,
+        error: InvalidInputError | None,
+    ) -> None:
+        """Append a :data:`STRUCTURE_ON` snapshot (Q60, Q67). ``error``: the
+        change refused the student; recorded only when nothing says which
+        structure they are on (they count as on the one it starts from), so
+        every later change refuses them until it is called again for them.
+        ``None``: called again, it left them unchanged, on the structure it
+        publishes. Appended only: nothing stored changes."""
+        try:
+            on, _, _ = self._structure_on(
+                uow, organization_id, student_id, change.assignment_id
+            )
+        except InvalidInputError:
+            return  # a corrupt snapshot: every change refuses them already
+        if error is not None and on is not None:
+            return  # their latest snapshot says it already
+        placed = change.from_structure if error is not None else change.to_structure
+        refused = (
+            None
+            if error is None
+            else {
+                "type": type(error).__name__,
+                "field": error.field,
+                "value": repr(error.value),
+                "rule": error.rule,
+            }
+        )
+        known = uow.snapshots.for_student(organization_id, student_id)
+        metrics = {"completion_percentage": 0.0, "mastery_score": 0.0}
+        metrics["time_on_task_ms"] = 0.0
+        try:
+            row = uow.progress.assignment(
+                organization_id, student_id, change.assignment_id
+            )
+        except InvalidInputError:
+            row = None  # a corrupt row: no metrics to copy
+        if row is not None:
+            metrics = {
+                "completion_percentage": row.record.completion_percentage,
+                "mastery_score": row.record.mastery_score,
+                "time_on_task_ms": float(row.record.time_on_task_ms),
+            }
+        uow.snapshots.append(
+            organization_id,
+            ProgressSnapshot(
+                snapshot_id=(
+                    f"{change.command_id}:{student_id}:{change.assignment_id}"
+                    f":{STRUCTURE_ON}:{len(known)}"
+                ),
+                snapshot_date=now,
+                student_id=student_id,
+                scope_type=ScopeType.ASSIGNMENT,
+                scope_id=change.assignment_id,
+                state_snapshot={
+                    "kind": STRUCTURE_ON,
+                    "change_id": change.command_id,
+                    "after": {"structure": unstructure(placed)},
+                    "refused": refused,
+                },
+                metrics_snapshot=metrics,
+                trigger=SnapshotTrigger.MANUAL,
+                notes=f"{STRUCTURE_ON}:{change.command_id}",
+            ),
+        )
 
     @staticmethod
     def _snapshot_before(
