@@ -1419,3 +1419,44 @@ def test_a_later_change_refuses_a_student_who_failed_the_first_change(
     finished = env.service().migrate(ORG, m2, migration_id="m2")
     assert (finished.failed, finished.changed) == ((), ("ada",))
     assert audit_findings(env) == ()
+
+
+def test_a_rollback_called_again_lifts_its_refusal_of_a_student_it_leaves_unchanged(
+    env: Env,
+) -> None:
+    """Q60, Q67: m1 dies before Ada, so it covers her but leaves her as she
+    was; a corrupt row fails her in r1 (the rollback of m1), which records
+    her refusal; once the row is put right r1 called again leaves her
+    unchanged and lifts it, so m2 then applies to her and the audit finds
+    nothing."""
+    opened = 0
+
+    def dying_at_ada() -> ReconciliationUnitOfWork:
+        nonlocal opened
+        opened += 1
+        if opened == 2:  # the change, then Ada: her transaction fails
+            raise StorageError("the process died")
+        return env.store.unit_of_work()
+
+    with pytest.raises(StorageError, match="died"):
+        env.service(dying_at_ada).migrate(ORG, V2, migration_id="m1")
+    restore = misfile(env, "ada", "learn", "pie")
+    env.clock.set(day(6))
+    refused = env.service().rollback(ORG, "a1", change_id="m1", rollback_id="r1")
+    assert refused.failed == ("ada",)
+    restore()
+    again = env.service().rollback(ORG, "a1", change_id="m1", rollback_id="r1")
+    assert (again.failed, again.changed) == ((), ())
+    with env.store.unit_of_work() as uow:
+        lifted = uow.snapshots.for_student(ORG, "ada")[-1].state_snapshot
+    assert (lifted["kind"], lifted["change_id"], lifted["refused"]) == (
+        STRUCTURE_ON,
+        "r1",
+        None,
+    )
+    env.clock.set(day(7))
+    current = env.catalog.assignment(ORG, "a1")
+    m2 = attrs.evolve(current, version=current.version + 1, steps=current.steps[:2])
+    report = env.service().migrate(ORG, m2, migration_id="m2")
+    assert (report.failed, report.changed) == ((), ("ada", "bo"))
+    assert audit_findings(env) == ()
