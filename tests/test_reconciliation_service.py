@@ -308,6 +308,24 @@ V3 = attrs.evolve(
 )
 
 
+def extra_reused_by_a_late_starter(env: Env) -> None:
+    """m1 adds ``extra`` as the pie game, r1 rolls m1 back, m2 adds
+    ``extra`` again as the donut game, and Cy, who began after all that,
+    passes it (Q61: one id, two contents)."""
+    extra = StepDefinition(
+        step_id="extra", element_id="pie", stage=Stage.PLAY, target_score=80
+    )
+    env.service().migrate(
+        ORG, attrs.evolve(V1, version=2, steps=(*V1.steps, extra)), migration_id="m1"
+    )
+    env.service().rollback(ORG, "a1", change_id="m1", rollback_id="r1")
+    donut = attrs.evolve(extra, element_id="donut")
+    env.service().migrate(
+        ORG, attrs.evolve(V1, version=4, steps=(*V1.steps, donut)), migration_id="m2"
+    )
+    env.tracking.apply(ORG, play("c1", "cy", "extra", 90, day(5)))
+
+
 def renamed_twice_and_passed(env: Env) -> None:
     """m1 renames the cake step to cake-v2 (day 5), m2 renames it again to
     cake-v3 (day 6), and Ada passes it under cake-v3."""
@@ -883,18 +901,7 @@ def test_a_late_student_whose_step_id_names_other_content_is_refused(
     content, rules 1-6 cannot reconcile Cy: Cy is failed with the error
     naming ``steps``, keeps every record (gaining only the record of the
     structure Cy is on, Q60), and the others are rolled back."""
-    extra = StepDefinition(
-        step_id="extra", element_id="pie", stage=Stage.PLAY, target_score=80
-    )
-    env.service().migrate(
-        ORG, attrs.evolve(V1, version=2, steps=(*V1.steps, extra)), migration_id="m1"
-    )
-    env.service().rollback(ORG, "a1", change_id="m1", rollback_id="r1")
-    other = attrs.evolve(extra, element_id="donut")
-    env.service().migrate(
-        ORG, attrs.evolve(V1, version=4, steps=(*V1.steps, other)), migration_id="m2"
-    )
-    env.tracking.apply(ORG, play("c1", "cy", "extra", 90, day(5)))
+    extra_reused_by_a_late_starter(env)
     cy = env.everything()["cy"]
     env.clock.set(day(6))
     report = env.service().rollback(ORG, "a1", change_id="r1", rollback_id="r2")
@@ -1371,18 +1378,7 @@ def test_a_late_student_a_rollback_refused_is_refused_by_later_changes(
     rollback r2 restores ``extra`` as the pie game and refuses Cy. The next
     migration refuses Cy too (naming ``structure`` and r2) and stores
     nothing of Cy's, so Cy's donut pass is not carried forward as pie."""
-    extra = StepDefinition(
-        step_id="extra", element_id="pie", stage=Stage.PLAY, target_score=80
-    )
-    env.service().migrate(
-        ORG, attrs.evolve(V1, version=2, steps=(*V1.steps, extra)), migration_id="m1"
-    )
-    env.service().rollback(ORG, "a1", change_id="m1", rollback_id="r1")
-    donut = attrs.evolve(extra, element_id="donut")
-    env.service().migrate(
-        ORG, attrs.evolve(V1, version=4, steps=(*V1.steps, donut)), migration_id="m2"
-    )
-    env.tracking.apply(ORG, play("c1", "cy", "extra", 90, day(5)))
+    extra_reused_by_a_late_starter(env)
     env.clock.set(day(6))
     refused = env.service().rollback(ORG, "a1", change_id="r1", rollback_id="r2")
     assert refused.failed == ("cy",)
